@@ -63,11 +63,15 @@ endif()
 
 set(CMAKE_C_FLAGS_INIT
     "/Zl /GS- -imsvc ${COSOCK_WINE_INCLUDE_DIR}/msvcrt -imsvc ${COSOCK_WINE_INCLUDE_DIR}/windows -imsvc ${COSOCK_CLANG_CL_SDK}/include")
-set(CMAKE_EXE_LINKER_FLAGS_INIT
-    "/libpath:${COSOCK_CLANG_CL_SDK}/lib /nodefaultlib /subsystem:console /entry:mainCRTStartup")
-set(CMAKE_SHARED_LINKER_FLAGS_INIT "/libpath:${COSOCK_CLANG_CL_SDK}/lib /nodefaultlib")
-# Wine's headers route printf & co. through the UCRT; winecrt0 has the entry point & _fltused.
-set(CMAKE_C_STANDARD_LIBRARIES "ucrtbase.lib winecrt0.lib kernel32.lib" CACHE STRING
+# Wine's headers route printf & co. through the UCRT; winecrt0 has mainCRTStartup and
+# _fltused. They go in the linker flags, not CMAKE_C_STANDARD_LIBRARIES: CMake's compiler
+# ABI check links without the standard libraries and would fail (leaving
+# CMAKE_SIZEOF_VOID_P empty).
+set(_cosock_crt "/libpath:${COSOCK_CLANG_CL_SDK}/lib /nodefaultlib ucrtbase.lib winecrt0.lib kernel32.lib")
+set(CMAKE_EXE_LINKER_FLAGS_INIT "${_cosock_crt} /subsystem:console /entry:mainCRTStartup")
+set(CMAKE_SHARED_LINKER_FLAGS_INIT "${_cosock_crt}")
+set(CMAKE_MODULE_LINKER_FLAGS_INIT "${_cosock_crt}")
+set(CMAKE_C_STANDARD_LIBRARIES "kernel32.lib" CACHE STRING
     "Libraries linked into every C executable (clang-cl + Wine SDK)")
 # The release CRT flavour: Wine has no debug CRT (ucrtbased).
 set(CMAKE_MSVC_RUNTIME_LIBRARY MultiThreadedDLL)

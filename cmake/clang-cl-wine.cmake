@@ -69,8 +69,9 @@ set(CMAKE_C_FLAGS_INIT
 # CMAKE_SIZEOF_VOID_P empty).
 set(_cosock_crt "/libpath:${COSOCK_CLANG_CL_SDK}/lib /nodefaultlib ucrtbase.lib winecrt0.lib kernel32.lib")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "${_cosock_crt} /subsystem:console /entry:mainCRTStartup")
-set(CMAKE_SHARED_LINKER_FLAGS_INIT "${_cosock_crt}")
-set(CMAKE_MODULE_LINKER_FLAGS_INIT "${_cosock_crt}")
+# DLLs: winecrt0's entry point has no leading underscore (lld-link wants _DllMainCRTStartup).
+set(CMAKE_SHARED_LINKER_FLAGS_INIT "${_cosock_crt} /entry:DllMainCRTStartup")
+set(CMAKE_MODULE_LINKER_FLAGS_INIT "${_cosock_crt} /entry:DllMainCRTStartup")
 set(CMAKE_C_STANDARD_LIBRARIES "kernel32.lib" CACHE STRING
     "Libraries linked into every C executable (clang-cl + Wine SDK)")
 # The release CRT flavour: Wine has no debug CRT (ucrtbased).

@@ -17,7 +17,8 @@ include_guard(GLOBAL)
 
 set(COSOCK_CHECK_TARBALL "${PROJECT_SOURCE_DIR}/build/downloads/check_0.15.2.orig.tar.gz"
     CACHE FILEPATH "Check 0.15.2 source tarball, used when no installed Check is found")
-set(COSOCK_CHECK_SHA256 8451b68ac5d6f3157b24f22eceff575bcf566264f6d78f3852f89d4e08cf42e1)
+set(COSOCK_CHECK_SHA256 8451b68ac5d6f3157b24f22eceff575bcf566264f6d78f3852f89d4e08cf42e1
+    CACHE STRING "sha256 of COSOCK_CHECK_TARBALL (default: Debian's check_0.15.2.orig.tar.gz)")
 
 add_library(cosock_check INTERFACE)
 add_library(cosock::check ALIAS cosock_check)

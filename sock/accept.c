@@ -1,0 +1,255 @@
+/*
+ * sock/accept.c - accepting connections. A listener keeps several AcceptEx
+ * calls posted ("slots"), so connections are taken off the backlog while no
+ * task is asking yet. A finished slot goes to the first waiting task, or
+ * waits in the ready queue for the next sock_accept_start, which then
+ * finishes at once. A slot is posted again when its connection is handed out.
+ */
+#include "sock_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SOCK__ADDR_LEN ((DWORD)(sizeof(SOCKADDR_INET) + 16))  /* AcceptEx's rule */
+
+typedef struct sock__slot {
+  sock_op_t          op;        /* first: the posted AcceptEx's record */
+  SOCKET             accepted;  /* the socket AcceptEx connects */
+  struct sock__slot *next;      /* in the ready queue */
+  char               addrs[2 * SOCK__ADDR_LEN];  /* local and peer address */
+} sock__slot_t;
+
+struct sock__listener {
+  SRWLOCK       lock;         /* guards both queues */
+  sock__slot_t *ready;        /* accepted, not handed out yet (FIFO) */
+  sock__slot_t *ready_tail;
+  sock_op_t    *waiting;      /* tasks waiting for a connection (FIFO) */
+  sock_op_t    *waiting_tail;
+  unsigned      n_slots;
+  sock__slot_t *slots;
+};
+
+/* A waiting accept is not in the kernel's hands, so its OVERLAPPED is free:
+ * the queue links through it. */
+static sock_op_t *sock__next_waiter(const sock_op_t *op)
+{
+  return (sock_op_t *)op->overlapped.Pointer;
+}
+
+/* ---- posting ------------------------------------------------------------------- */
+
+static void sock__slot_ready(sock_t *ls, sock__slot_t *slot);
+
+/* Posts one AcceptEx. Holds a reference on the listener until its completion
+ * has been handled. */
+static int sock__post(sock_t *ls, sock__slot_t *slot)
+{
+  sock_runtime_t *rt = ls->rt;
+  DWORD bytes = 0;
+  int error = CO_OK, last;
+
+  if (ls->closed || sock__shutting_down(rt))
+    return CO_ECANCELED;
+  slot->accepted = sock__new_handle(ls->family, &error);
+  if (slot->accepted == INVALID_SOCKET)
+    return error;
+  sock__op_begin(&slot->op, SOCK__ACCEPT_SLOT, NULL);
+  memset(&slot->op.overlapped, 0, sizeof slot->op.overlapped);
+  sock__retain(ls);
+  sock__pending_add(rt);
+  StartThreadpoolIo(ls->io);
+  if (rt->accept_ex(ls->handle, slot->accepted, slot->addrs, 0, SOCK__ADDR_LEN,
+                    SOCK__ADDR_LEN, &bytes, &slot->op.overlapped)) {
+    if (!ls->skip_port)
+      return CO_PENDING;
+    CancelThreadpoolIo(ls->io);  /* accepted at once: no completion */
+    sock__pending_done(rt);
+    sock__slot_ready(ls, slot);
+    sock__release(ls);
+    return CO_OK;
+  }
+  last = WSAGetLastError();
+  if (last == ERROR_IO_PENDING)
+    return CO_PENDING;
+  CancelThreadpoolIo(ls->io);
+  sock__pending_done(rt);
+  sock__release(ls);
+  closesocket(slot->accepted);
+  slot->accepted = INVALID_SOCKET;
+  return sock_error_from_win32((unsigned long)last);
+}
+
+/* ---- handing out --------------------------------------------------------------- */
+
+/* Turns a finished slot into the waiter's result: a wrapped socket and the
+ * peer address. Sets op.error. */
+static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
+{
+  sock_accept_t *result = (sock_accept_t *)op->buf;
+  SOCKET h = slot->accepted;
+  SOCKET lh = ls->handle;
+  struct sockaddr *local, *peer;
+  int local_len = 0, peer_len = 0;
+
+  slot->accepted = INVALID_SOCKET;
+  setsockopt(h, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&lh, sizeof lh);
+  ls->rt->get_addrs(slot->addrs, 0, SOCK__ADDR_LEN, SOCK__ADDR_LEN, &local, &local_len,
+                    &peer, &peer_len);
+  memset(&result->peer, 0, sizeof result->peer);
+  memcpy(&result->peer, peer,
+         (size_t)peer_len < sizeof result->peer ? (size_t)peer_len : sizeof result->peer);
+  op->error = (short)sock__wrap(ls->rt, h, ls->family, &result->sock);
+  if (op->error == CO_OK)
+    sock_set_nodelay(result->sock, 1);
+}
+
+/* The end of a waiting accept: wake its task, then drop what it held. */
+static void sock__wake_waiter(sock_t *ls, sock_op_t *op)
+{
+  sock_runtime_t *rt = ls->rt;
+  co_wake(op->task);
+  sock__release(ls);
+  sock__pending_done(rt);
+}
+
+/* A slot has a connection: give it to the first waiter, or queue it. */
+static void sock__slot_ready(sock_t *ls, sock__slot_t *slot)
+{
+  sock__listener_t *l = ls->listener;
+  sock_op_t *waiter;
+
+  AcquireSRWLockExclusive(&l->lock);
+  waiter = l->waiting;
+  if (waiter != NULL) {
+    l->waiting = sock__next_waiter(waiter);
+    if (l->waiting == NULL)
+      l->waiting_tail = NULL;
+  } else {
+    slot->next = NULL;
+    if (l->ready_tail != NULL)
+      l->ready_tail->next = slot;
+    else
+      l->ready = slot;
+    l->ready_tail = slot;
+  }
+  ReleaseSRWLockExclusive(&l->lock);
+  if (waiter == NULL)
+    return;
+  sock__deliver(ls, slot, waiter);
+  sock__post(ls, slot);
+  sock__wake_waiter(ls, waiter);
+}
+
+/* The listener is closing: every waiting task wakes with CO_ECANCELED. */
+static void sock__flush_waiters(sock_t *ls)
+{
+  sock__listener_t *l = ls->listener;
+  sock_op_t *op;
+  AcquireSRWLockExclusive(&l->lock);
+  op = l->waiting;
+  l->waiting = NULL;
+  l->waiting_tail = NULL;
+  ReleaseSRWLockExclusive(&l->lock);
+  while (op != NULL) {
+    sock_op_t *next = sock__next_waiter(op);
+    sock__op_fail(op, ERROR_OPERATION_ABORTED);
+    sock__wake_waiter(ls, op);
+    op = next;
+  }
+}
+
+/* The IO callback of a posted AcceptEx. */
+void sock__listener_on_slot(sock_t *ls, sock_op_t *op, unsigned long error,
+                            unsigned long bytes)
+{
+  sock__slot_t *slot = (sock__slot_t *)op;
+  (void)bytes;
+  if (error == 0) {
+    sock__slot_ready(ls, slot);
+  } else {
+    closesocket(slot->accepted);
+    slot->accepted = INVALID_SOCKET;
+    if (ls->closed || sock__shutting_down(ls->rt))
+      sock__flush_waiters(ls);
+    else
+      sock__post(ls, slot);  /* e.g. the client reset before we accepted */
+  }
+  sock__release(ls);  /* the posted call's reference */
+}
+
+/* ---- the public side ------------------------------------------------------------ */
+
+int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
+                      co_task_t *task)
+{
+  sock__listener_t *l;
+  sock__slot_t *slot;
+
+  if (op == NULL)
+    return CO_EINVAL;
+  sock__op_begin(op, SOCK__ACCEPT, task);
+  if (listener == NULL || listener->listener == NULL || result == NULL || task == NULL)
+    return op->error = CO_EINVAL;
+  result->sock = NULL;
+  if (listener->closed)
+    return op->error = CO_ECANCELED;
+  if (sock__shutting_down(listener->rt))
+    return op->error = CO_ESHUTDOWN;
+  op->buf = (char *)result;
+  l = listener->listener;
+
+  AcquireSRWLockExclusive(&l->lock);
+  slot = l->ready;
+  if (slot != NULL) {
+    l->ready = slot->next;
+    if (l->ready == NULL)
+      l->ready_tail = NULL;
+  } else {
+    sock__retain(listener);
+    sock__pending_add(listener->rt);
+    op->overlapped.Pointer = NULL;
+    if (l->waiting_tail != NULL)
+      l->waiting_tail->overlapped.Pointer = op;
+    else
+      l->waiting = op;
+    l->waiting_tail = op;
+  }
+  ReleaseSRWLockExclusive(&l->lock);
+  if (slot == NULL)
+    return CO_PENDING;  /* a slot's completion will hand us one */
+  sock__deliver(listener, slot, op);
+  sock__post(listener, slot);
+  return op->error;
+}
+
+int sock__listener_create(sock_t *s)
+{
+  sock__listener_t *l = calloc(1, sizeof *l);
+  unsigned i;
+  int error = CO_OK;
+  if (l == NULL)
+    return CO_ENOMEM;
+  l->n_slots = s->rt->accepts_posted;
+  l->slots = calloc(l->n_slots, sizeof *l->slots);
+  if (l->slots == NULL) {
+    free(l);
+    return CO_ENOMEM;
+  }
+  InitializeSRWLock(&l->lock);
+  for (i = 0; i < l->n_slots; i++)
+    l->slots[i].accepted = INVALID_SOCKET;
+  s->listener = l;
+  for (i = 0; i < l->n_slots && error >= 0; i++)
+    error = sock__post(s, &l->slots[i]);
+  return error < 0 ? error : CO_OK;
+}
+
+/* With the listener's last reference: connections never handed out. */
+void sock__listener_free(sock__listener_t *l)
+{
+  for (unsigned i = 0; i < l->n_slots; i++)
+    if (l->slots[i].accepted != INVALID_SOCKET)
+      closesocket(l->slots[i].accepted);
+  free(l->slots);
+  free(l);
+}

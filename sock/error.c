@@ -1,0 +1,73 @@
+/*
+ * sock/error.c - the one translation from Win32 and Winsock error codes to
+ * cosock's error space (co/co_error.h). Completions report Win32 codes
+ * (ERROR_..., converted from NTSTATUS by the thread pool); synchronous calls
+ * report WSA... codes; getaddrinfo reports EAI_... (WSA... values). All
+ * three meet here. Callers keep the raw code beside the result for logs.
+ */
+#include "sock_internal.h"
+
+int sock_error_from_win32(unsigned long code)
+{
+  switch (code) {
+  case 0:
+    return CO_OK;
+  case ERROR_OPERATION_ABORTED:  /* == WSA_OPERATION_ABORTED */
+  case ERROR_REQUEST_ABORTED:
+  case WSAEINTR:
+    return CO_ECANCELED;
+  case WSAECONNREFUSED:
+  case ERROR_CONNECTION_REFUSED:
+  case ERROR_PORT_UNREACHABLE:
+    return CO_ECONNREFUSED;
+  case WSAECONNRESET:
+  case WSAENETRESET:
+  case ERROR_NETNAME_DELETED:  /* how a reset looks after NTSTATUS -> Win32 */
+    return CO_ECONNRESET;
+  case WSAECONNABORTED:
+  case ERROR_CONNECTION_ABORTED:
+    return CO_ECONNABORTED;
+  case WSAETIMEDOUT:
+  case ERROR_SEM_TIMEOUT:
+    return CO_ETIMEDOUT;
+  case WSAENOTCONN:
+  case WSAESHUTDOWN:  /* sending after sock_shutdown_send */
+    return CO_ENOTCONN;
+  case WSAENETUNREACH:
+  case WSAENETDOWN:
+  case ERROR_NETWORK_UNREACHABLE:
+    return CO_ENETUNREACH;
+  case WSAEHOSTUNREACH:
+  case ERROR_HOST_UNREACHABLE:
+    return CO_EHOSTUNREACH;
+  case WSAEADDRINUSE:
+    return CO_EADDRINUSE;
+  case WSAEADDRNOTAVAIL:
+    return CO_EADDRNOTAVAIL;
+  case WSAHOST_NOT_FOUND:  /* == EAI_NONAME */
+  case WSANO_DATA:
+  case WSANO_RECOVERY:     /* == EAI_FAIL */
+    return CO_ENOTFOUND;
+  case WSATRY_AGAIN:       /* == EAI_AGAIN */
+    return CO_EAGAIN;
+  case WSAENOBUFS:
+  case WSAEMFILE:
+  case ERROR_NO_SYSTEM_RESOURCES:
+    return CO_ENOBUFS;
+  case ERROR_NOT_ENOUGH_MEMORY:  /* == WSA_NOT_ENOUGH_MEMORY */
+  case ERROR_OUTOFMEMORY:
+    return CO_ENOMEM;
+  case WSAEACCES:
+  case ERROR_ACCESS_DENIED:
+    return CO_EACCES;
+  case WSAENOTSOCK:  /* the socket was closed under the call */
+    return CO_ECLOSED;
+  case WSAEINVAL:
+  case WSAEFAULT:
+  case WSAEAFNOSUPPORT:
+  case ERROR_INVALID_PARAMETER:
+    return CO_EINVAL;
+  default:
+    return CO_EUNKNOWN;
+  }
+}

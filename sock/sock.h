@@ -1,0 +1,271 @@
+/*
+ * sock/sock.h - TCP over the Win32 thread-pool IO API, driven by co/ tasks.
+ *
+ * A runtime owns Winsock and a thread-pool environment. A socket wraps a
+ * SOCKET and its PTP_IO. Every operation follows the await protocol of
+ * co/co.h: a *start* function begins it and returns CO_PENDING (the
+ * completion will wake the task) or a final status (it finished now and the
+ * task carries on inline). The result is in the operation record:
+ *
+ *     typedef struct {
+ *         sock_task_t task;      // first: the framework's part
+ *         sock_t     *sock;
+ *         sock_op_t   op;        // one record per outstanding operation
+ *         char        buf[4096];
+ *     } echo_t;
+ *
+ *     static co_state_t echo_step(co_task_t *t)
+ *     {
+ *         echo_t *e = (echo_t *)t;
+ *         CO_BEGIN(t);
+ *         for (;;) {
+ *             CO_AWAIT(t, sock_recv_start(&e->op, e->sock, e->buf, sizeof e->buf, t));
+ *             if (e->op.error < 0) break;           // CO_EOF, CO_ECONNRESET, ...
+ *             CO_AWAIT(t, sock_send_all_start(&e->op, e->sock, e->buf, e->op.bytes, t));
+ *             if (e->op.error < 0) break;
+ *         }
+ *         sock_close(e->sock);
+ *         CO_END(t);
+ *     }
+ *
+ * Threads
+ * -------
+ * Completions run on thread-pool threads; the task continues on whichever
+ * thread completed its operation, so two tasks may run at the same time on
+ * two threads. One task never runs on two threads at once, because it has at
+ * most one await outstanding. Start functions may be called from any thread
+ * but, for one operation record, by one task at a time.
+ *
+ * Ownership
+ * ---------
+ * - The runtime: created by sock_runtime_create, released by
+ *   sock_runtime_shutdown, which cancels every pending operation, waits
+ *   until no callback can run any more, closes the sockets still open, and
+ *   frees everything it allocated. Tasks must be finished (or parked for
+ *   good) by then: their structs belong to their owners.
+ * - A socket (sock_t): allocated by sock_listen, sock_connect_start or an
+ *   accept; released by exactly one sock_close. Closing cancels its pending
+ *   operations (their tasks wake with CO_ECANCELED); its memory is freed when
+ *   the last of them has completed, so sock_close never waits and may be
+ *   called from inside a task. Do not use the pointer after sock_close.
+ * - An operation record (sock_op_t) and the buffers it names belong to the
+ *   kernel from a start that returned CO_PENDING until the task wakes. Keep
+ *   them in the task's struct; never on a step function's stack.
+ * - A task's struct belongs to its owner, who frees it in the completion
+ *   hook (or after it finished).
+ *
+ * Errors
+ * ------
+ * The error space of co/co_error.h: op.error is CO_OK, CO_EOF (the peer
+ * closed its side: a receive of 0 bytes) or a negative CO_E... code;
+ * op.win32_error keeps the raw WSA.../ERROR_... code for logs (0 if none).
+ * The translation, in sock/sock_error.c:
+ *   CO_ECANCELED      the socket was closed or the runtime shut down while
+ *                     the operation was pending (ERROR_OPERATION_ABORTED)
+ *   CO_ECONNREFUSED   nobody listens at the address (WSAECONNREFUSED,
+ *                     ERROR_CONNECTION_REFUSED)
+ *   CO_ECONNRESET     the peer reset the connection (WSAECONNRESET,
+ *                     ERROR_NETNAME_DELETED)
+ *   CO_ECONNABORTED   the connection was aborted locally (WSAECONNABORTED,
+ *                     ERROR_CONNECTION_ABORTED)
+ *   CO_ETIMEDOUT      the network timed out (WSAETIMEDOUT, ERROR_SEM_TIMEOUT)
+ *   CO_ENOTFOUND      the host name does not resolve (WSAHOST_NOT_FOUND,
+ *                     WSANO_DATA, EAI_NONAME)
+ *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN)
+ *   CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENETUNREACH, CO_EHOSTUNREACH,
+ *   CO_ENOTCONN, CO_ENOBUFS, CO_EACCES, CO_EINVAL, CO_ENOMEM: as named
+ *   CO_EMSGSIZE       a line longer than the reader's buffer
+ *   CO_ESHUTDOWN      the runtime is shutting down: nothing new starts
+ *   CO_EUNKNOWN       anything else (see win32_error)
+ */
+#ifndef SOCK_SOCK_H
+#define SOCK_SOCK_H
+
+#include <co/co.h>
+
+/* The thread-pool IO API needs Windows Vista or later. */
+#ifndef _WIN32_WINNT
+#  define _WIN32_WINNT 0x0601
+#elif _WIN32_WINNT < 0x0600
+#  error "cosock needs _WIN32_WINNT >= 0x0600 (the thread-pool IO API)"
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#  define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <stddef.h>
+
+/* ---- The runtime ------------------------------------------------------- */
+
+typedef struct sock_runtime sock_runtime_t;
+
+typedef struct sock_runtime_config {
+  unsigned min_threads;    /* 0 and 0: use the process's default pool */
+  unsigned max_threads;    /* otherwise a private pool with these limits */
+  unsigned accepts_posted; /* AcceptEx calls a listener keeps posted; 0 = 8 */
+} sock_runtime_config_t;
+
+typedef struct sock_counters {
+  long sockets;      /* sock_t objects not yet freed */
+  long tasks;        /* tasks started with sock_spawn and not finished */
+  long pending_ops;  /* overlapped operations whose completion has not run */
+} sock_counters_t;
+
+/* Starts Winsock and a thread-pool environment with a cleanup group.
+ * `config` may be NULL for the defaults. Returns CO_OK and *out, or an
+ * error (CO_ENOMEM, or a translated Winsock start-up failure). */
+int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *config);
+
+/* Cancels every pending operation (tasks wake with CO_ECANCELED and may clean
+ * up; new starts fail with CO_ESHUTDOWN), waits until no callback can run,
+ * closes and frees the sockets still open, and frees the runtime. Call it
+ * from a thread that is not a pool thread of this runtime. */
+void sock_runtime_shutdown(sock_runtime_t *rt);
+
+/* A snapshot of the live counters (tests use them to prove nothing leaks). */
+void sock_runtime_counters(sock_runtime_t *rt, sock_counters_t *out);
+
+/* ---- Tasks the runtime counts --------------------------------------------- */
+
+/* A task that the runtime counts (embed it first in your struct, instead of
+ * a bare co_task_t). */
+typedef struct sock_task {
+  co_task_t       task;     /* first: the coroutine */
+  sock_runtime_t *runtime;  /* counts the task while it lives */
+  co_done_fn      on_done;  /* the owner's completion hook, or NULL */
+} sock_task_t;
+
+/* Initialises `task` with `step`, counts it, and runs its first step on the
+ * calling thread. `on_done` runs exactly once when the task finishes, after
+ * the runtime stopped counting it; it may free the task. */
+void sock_spawn(sock_runtime_t *rt, sock_task_t *task, co_step_fn step, co_done_fn on_done);
+
+/* ---- Sockets ---------------------------------------------------------------- */
+
+typedef struct sock sock_t;
+
+/* An IPv4 or IPv6 address with its port. */
+typedef SOCKADDR_INET sock_addr_t;
+
+/* Formats "1.2.3.4:80" or "[::1]:80". Returns buf. */
+char *sock_addr_format(const sock_addr_t *addr, char *buf, size_t size);
+
+/* Creates a listening TCP socket bound to host:port (host NULL or "" means
+ * every address, dual-stack IPv6 where available; port 0 picks a free port)
+ * with SO_EXCLUSIVEADDRUSE, and keeps `accepts_posted` AcceptEx calls posted.
+ * Returns CO_OK and *out, or an error (CO_EADDRINUSE, CO_ENOTFOUND, ...). */
+int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
+                int backlog, sock_t **out);
+
+/* The local address of a socket (the real port of a port-0 listener). */
+int sock_local_addr(sock_t *s, sock_addr_t *out);
+
+/* Socket options. TCP_NODELAY is on for every connected socket by default. */
+int sock_set_nodelay(sock_t *s, int on);
+int sock_set_keepalive(sock_t *s, int on);
+
+/* Graceful half-close: no more sends (the peer's receive sees end of
+ * stream); receiving goes on. Synchronous. */
+int sock_shutdown_send(sock_t *s);
+
+/* Closes the socket: pending operations complete with CO_ECANCELED, the
+ * memory is freed after the last one. Never waits; NULL is ignored. */
+void sock_close(sock_t *s);
+
+/* ---- Operations -------------------------------------------------------------- */
+
+/* The record of one operation. Keep it in the task's struct; one per
+ * outstanding operation (a reader task and a writer task need one each). */
+typedef struct sock_op {
+  OVERLAPPED     overlapped;   /* first: the kernel's part */
+  co_task_t     *task;         /* woken when the operation completes */
+  char          *buf;          /* the caller's buffer, or the op's target */
+  unsigned long  len;          /* bytes asked for */
+  unsigned long  bytes;        /* bytes transferred */
+  unsigned long  win32_error;  /* raw WSA.../ERROR_... code, 0 if none */
+  short          error;        /* CO_OK, CO_EOF or a negative CO_E... */
+  unsigned char  kind;         /* internal: which operation */
+  unsigned char  flags;        /* internal */
+} sock_op_t;
+
+/* What an accept delivers. */
+typedef struct sock_accept {
+  sock_t     *sock;  /* the new connection: yours to sock_close */
+  sock_addr_t peer;  /* the peer's address */
+} sock_accept_t;
+
+/* Accept a connection on a listener into *result. */
+int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
+                      co_task_t *task);
+
+/* Connect to host:port. The name is resolved on a pool thread and every
+ * address is tried in turn (ConnectEx); *out receives the connected socket
+ * only on success. op.error: CO_OK, CO_ECONNREFUSED, CO_ENOTFOUND, ... */
+int sock_connect_start(sock_op_t *op, sock_runtime_t *rt, const char *host,
+                       unsigned short port, sock_t **out, co_task_t *task);
+
+/* Receive up to len bytes. op.bytes: how many arrived; 0 bytes means the
+ * peer closed its side and op.error is CO_EOF. */
+int sock_recv_start(sock_op_t *op, sock_t *s, char *buf, size_t len, co_task_t *task);
+
+/* Receive exactly len bytes, across as many receives as it takes. If the
+ * stream ends first, op.error is CO_EOF and op.bytes says how many came. */
+int sock_recv_exactly_start(sock_op_t *op, sock_t *s, char *buf, size_t len,
+                            co_task_t *task);
+
+/* Wait until data (or end of stream) is ready, without pinning a buffer: a
+ * zero-byte receive, for connections that are idle most of the time. Follow
+ * it with sock_recv_start, which then finishes at once. */
+int sock_wait_readable_start(sock_op_t *op, sock_t *s, co_task_t *task);
+
+/* Send up to len bytes in one WSASend (op.bytes: how many were sent). */
+int sock_send_start(sock_op_t *op, sock_t *s, const char *buf, size_t len,
+                    co_task_t *task);
+
+/* Send all len bytes, across as many sends as it takes, or fail. */
+int sock_send_all_start(sock_op_t *op, sock_t *s, const char *buf, size_t len,
+                        co_task_t *task);
+
+/* Send every byte of an array of buffers (gather), or fail. The array is
+ * updated in place as it progresses: keep it alive and do not reuse it
+ * until the operation has completed. */
+int sock_sendv_start(sock_op_t *op, sock_t *s, WSABUF *bufs, unsigned count,
+                     co_task_t *task);
+
+/* ---- Reading lines -------------------------------------------------------- */
+
+/* A buffered reader over a socket: the caller's buffer holds at most one
+ * line plus what arrived after it. */
+typedef struct sock_reader {
+  sock_t *sock;
+  char   *buf;       /* the caller's storage */
+  size_t  size;      /* its size: the longest line is size - 1 bytes */
+  size_t  start;     /* first unread byte */
+  size_t  end;       /* one past the last received byte */
+  size_t  line_len;  /* length of the line found by the last read, '\n' excluded */
+} sock_reader_t;
+
+void sock_reader_init(sock_reader_t *r, sock_t *s, char *buf, size_t size);
+
+/* Read one line (ending in "\n"; a "\r" before it is dropped). On success
+ * op.error is CO_OK and sock_reader_line() gives the line, NUL-terminated,
+ * valid until the next read. A line that does not fit the buffer gives
+ * CO_EMSGSIZE; end of stream before a newline gives CO_EOF (op.bytes: the
+ * bytes of the unfinished line). */
+int sock_read_line_start(sock_op_t *op, sock_reader_t *r, co_task_t *task);
+
+/* The line found by the last successful sock_read_line_start. */
+const char *sock_reader_line(const sock_reader_t *r, size_t *len);
+
+/* Bytes already buffered after the last line (for a switch to raw reads). */
+size_t sock_reader_buffered(const sock_reader_t *r);
+
+/* ---- Errors ------------------------------------------------------------------- */
+
+/* The one translation from a WSA.../ERROR_... code to the error space. */
+int sock_error_from_win32(unsigned long code);
+
+#endif /* SOCK_SOCK_H */

@@ -1,0 +1,99 @@
+/*
+ * sock/sock_internal.h - what the files of sock/ share and users never see:
+ * the runtime and socket structs, operation kinds, and the one function that
+ * issues overlapped calls by the await protocol.
+ */
+#ifndef SOCK_SOCK_INTERNAL_H
+#define SOCK_SOCK_INTERNAL_H
+
+#include "sock.h"
+
+#include <mswsock.h>
+
+#ifndef FILE_SKIP_COMPLETION_PORT_ON_SUCCESS  /* missing from Wine's winbase.h */
+#  define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
+#  define FILE_SKIP_SET_EVENT_ON_HANDLE        0x2
+#endif
+
+/* What an operation record is doing; op.kind. */
+enum sock__kind {
+  SOCK__RECV = 1,       /* one WSARecv */
+  SOCK__RECV_EXACTLY,   /* WSARecv until len bytes */
+  SOCK__WAIT_READABLE,  /* zero-byte WSARecv */
+  SOCK__SEND,           /* one WSASend */
+  SOCK__SEND_ALL,       /* WSASend until len bytes */
+  SOCK__SENDV,          /* WSASend of a WSABUF array until all sent */
+  SOCK__READ_LINE,      /* WSARecv into a reader until a newline */
+  SOCK__ACCEPT,         /* a task waiting in a listener's queue */
+  SOCK__ACCEPT_SLOT,    /* a listener's own posted AcceptEx */
+  SOCK__CONNECT         /* resolution, then ConnectEx per address */
+};
+
+typedef struct sock__listener sock__listener_t;
+
+struct sock_runtime {
+  TP_CALLBACK_ENVIRON env;       /* where our thread-pool objects live */
+  PTP_POOL            pool;      /* a private pool, or NULL: the default one */
+  PTP_CLEANUP_GROUP   cleanup;   /* every IO object and work item, for shutdown */
+  SRWLOCK             lock;      /* guards `sockets` */
+  CONDITION_VARIABLE  idle;      /* signalled when pending_ops drops to 0 */
+  sock_t             *sockets;   /* live sockets, so shutdown can cancel them */
+  volatile LONG       n_sockets; /* the counters of sock_runtime_counters */
+  volatile LONG       n_tasks;
+  volatile LONG       n_pending;
+  volatile LONG       shutting_down;
+  unsigned            accepts_posted;
+  LPFN_ACCEPTEX             accept_ex;   /* Winsock extension functions */
+  LPFN_CONNECTEX            connect_ex;
+  LPFN_GETACCEPTEXSOCKADDRS get_addrs;
+};
+
+struct sock {
+  SOCKET          handle;
+  PTP_IO          io;          /* its thread-pool IO object */
+  sock_runtime_t *rt;
+  sock_t         *prev, *next; /* in rt->sockets */
+  volatile LONG   refs;        /* 1 for the owner + 1 per unfinished operation */
+  unsigned short  family;      /* AF_INET or AF_INET6 */
+  unsigned char   skip_port;   /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
+  volatile LONG   closed;      /* sock_close was called */
+  sock__listener_t *listener;  /* accept state of a listening socket, else NULL */
+};
+
+/* ---- runtime.c -------------------------------------------------------------- */
+void sock__pending_add(sock_runtime_t *rt);
+void sock__pending_done(sock_runtime_t *rt);
+int  sock__shutting_down(const sock_runtime_t *rt);
+
+/* ---- socket.c ----------------------------------------------------------------- */
+/* A new overlapped, non-inheritable TCP socket of `family`, or INVALID_SOCKET
+ * with *error set. */
+SOCKET sock__new_handle(int family, int *error);
+/* Wraps `handle` (taking ownership) in a sock_t with its PTP_IO. */
+int  sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out);
+void sock__retain(sock_t *s);
+void sock__release(sock_t *s);
+
+/* ---- ops.c -------------------------------------------------------------------- */
+/* Prepares a record for a new operation: clears results, sets kind and task. */
+void sock__op_begin(sock_op_t *op, int kind, co_task_t *task);
+/* Records a failure in op (portable and raw) and returns the portable code. */
+int  sock__op_fail(sock_op_t *op, unsigned long win32_error);
+/* Starts op with one reference on s: runs it until it is pending
+ * (CO_PENDING) or finished (returns its final op.error, reference dropped). */
+int  sock__start(sock_t *s, sock_op_t *op);
+/* The IO callback's half: records a completion and runs op on; returns
+ * CO_PENDING if it issued another call, else op.error. */
+int  sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
+                           unsigned long bytes);
+/* The end of a pending operation: release s and wake the task. */
+void sock__finish_pending(sock_t *s, sock_op_t *op);
+
+/* ---- accept.c / connect.c ------------------------------------------------------ */
+int  sock__listener_create(sock_t *s);
+void sock__listener_on_slot(sock_t *s, sock_op_t *op, unsigned long error,
+                            unsigned long bytes);
+void sock__listener_free(sock__listener_t *l);
+void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error);
+
+#endif /* SOCK_SOCK_INTERNAL_H */

@@ -26,7 +26,7 @@ include_guard(GLOBAL)
 set(COSOCK_TEST_PASS_REGEX "100%: Checks: [1-9][0-9]*, Failures: 0, Errors: 0")
 set(COSOCK_TEST_FAIL_REGEX
     "ERROR: AddressSanitizer" "ERROR: LeakSanitizer" "WARNING: ThreadSanitizer"
-    "runtime error:" "wine: Unhandled" "wine: could not load")
+    "runtime error:" "wine: Unhandled" "wine: Assertion failed" "wine: could not load")
 
 # ThreadSanitizer maps its shadow memory at fixed addresses; on kernels with high mmap
 # randomisation (vm.mmap_rnd_bits=32) it dies with "unexpected memory mapping". Running

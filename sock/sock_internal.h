@@ -15,6 +15,33 @@
 #  define FILE_SKIP_SET_EVENT_ON_HANDLE        0x2
 #endif
 
+/* Wine's SDK headers (the clang-cl build here) lack the Windows SDK's inline
+ * helpers for callback environments; these do what the SDK's do for a V1
+ * environment, which is the one Wine's TP_CALLBACK_ENVIRON is. */
+#ifdef __WINE_WINBASE_H
+#  include <string.h>
+static __inline void InitializeThreadpoolEnvironment(PTP_CALLBACK_ENVIRON env)
+{
+  memset(env, 0, sizeof *env);
+  env->Version = 1;
+}
+static __inline void DestroyThreadpoolEnvironment(PTP_CALLBACK_ENVIRON env)
+{
+  (void)env;  /* nothing to release, as in the SDK */
+}
+static __inline void SetThreadpoolCallbackPool(PTP_CALLBACK_ENVIRON env, PTP_POOL pool)
+{
+  env->Pool = pool;
+}
+static __inline void SetThreadpoolCallbackCleanupGroup(PTP_CALLBACK_ENVIRON env,
+                                                       PTP_CLEANUP_GROUP group,
+                                                       PTP_CLEANUP_GROUP_CANCEL_CALLBACK cancel)
+{
+  env->CleanupGroup = group;
+  env->CleanupGroupCancelCallback = cancel;
+}
+#endif
+
 /* What an operation record is doing; op.kind. */
 enum sock__kind {
   SOCK__RECV = 1,       /* one WSARecv */

@@ -20,25 +20,16 @@ typedef struct sock__slot {
 } sock__slot_t;
 
 struct sock__listener {
-  SRWLOCK       lock;         /* guards both queues */
-  sock__slot_t *ready;        /* accepted, not handed out yet (FIFO) */
-  sock__slot_t *ready_tail;
-  sock_op_t    *waiting;      /* tasks waiting for a connection (FIFO) */
-  sock_op_t    *waiting_tail;
-  unsigned      n_slots;
-  sock__slot_t *slots;
+  sock_waitlist_t w;          /* its lock guards both queues; queue 0: waiting tasks */
+  sock__slot_t   *ready;      /* accepted, not handed out yet (FIFO) */
+  sock__slot_t   *ready_tail;
+  unsigned        n_slots;
+  sock__slot_t   *slots;
 };
-
-/* A waiting accept is not in the kernel's hands, so its OVERLAPPED is free:
- * the queue links through it. */
-static sock_op_t *sock__next_waiter(const sock_op_t *op)
-{
-  return (sock_op_t *)op->overlapped.Pointer;
-}
 
 /* ---- posting ------------------------------------------------------------------- */
 
-static void sock__slot_ready(sock_t *ls, sock__slot_t *slot);
+static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback);
 
 /* Posts one AcceptEx. Holds a reference on the listener until its completion
  * has been handled. */
@@ -64,7 +55,7 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
       return CO_PENDING;
     CancelThreadpoolIo(ls->io);  /* accepted at once: no completion */
     sock__pending_done(rt);
-    sock__slot_ready(ls, slot);
+    sock__slot_ready(ls, slot, 0);
     sock__release(ls);
     return CO_OK;
   }
@@ -103,28 +94,25 @@ static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
     sock_set_nodelay(result->sock, 1);
 }
 
-/* The end of a waiting accept: wake its task, then drop what it held. */
-static void sock__wake_waiter(sock_t *ls, sock_op_t *op)
+/* The end of a waiting accept: inside an IO callback, wake its task right
+ * here (as any completion does); elsewhere on a pool thread. */
+static void sock__wake_waiter(sock_op_t *op, int in_callback)
 {
-  sock_runtime_t *rt = ls->rt;
-  co_wake(op->task);
-  sock__release(ls);
-  sock__pending_done(rt);
+  if (in_callback)
+    sock__wake_now(op);
+  else
+    sock__wake_later(op);
 }
 
 /* A slot has a connection: give it to the first waiter, or queue it. */
-static void sock__slot_ready(sock_t *ls, sock__slot_t *slot)
+static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
 {
   sock__listener_t *l = ls->listener;
   sock_op_t *waiter;
 
-  AcquireSRWLockExclusive(&l->lock);
-  waiter = l->waiting;
-  if (waiter != NULL) {
-    l->waiting = sock__next_waiter(waiter);
-    if (l->waiting == NULL)
-      l->waiting_tail = NULL;
-  } else {
+  AcquireSRWLockExclusive(&l->w.lock);
+  waiter = sock__waitlist_pop(&l->w, 0);
+  if (waiter == NULL) {
     slot->next = NULL;
     if (l->ready_tail != NULL)
       l->ready_tail->next = slot;
@@ -132,28 +120,25 @@ static void sock__slot_ready(sock_t *ls, sock__slot_t *slot)
       l->ready = slot;
     l->ready_tail = slot;
   }
-  ReleaseSRWLockExclusive(&l->lock);
+  ReleaseSRWLockExclusive(&l->w.lock);
   if (waiter == NULL)
     return;
   sock__deliver(ls, slot, waiter);
   sock__post(ls, slot);
-  sock__wake_waiter(ls, waiter);
+  sock__wake_waiter(waiter, in_callback);
 }
 
 /* The listener is closing: every waiting task wakes with CO_ECANCELED. */
-static void sock__flush_waiters(sock_t *ls)
+static void sock__flush_waiters(sock__listener_t *l)
 {
-  sock__listener_t *l = ls->listener;
   sock_op_t *op;
-  AcquireSRWLockExclusive(&l->lock);
-  op = l->waiting;
-  l->waiting = NULL;
-  l->waiting_tail = NULL;
-  ReleaseSRWLockExclusive(&l->lock);
+  AcquireSRWLockExclusive(&l->w.lock);
+  op = sock__waitlist_take_all(&l->w, 0);
+  ReleaseSRWLockExclusive(&l->w.lock);
   while (op != NULL) {
-    sock_op_t *next = sock__next_waiter(op);
+    sock_op_t *next = sock__chain_next(op);
     sock__op_fail(op, ERROR_OPERATION_ABORTED);
-    sock__wake_waiter(ls, op);
+    sock__wake_later(op);
     op = next;
   }
 }
@@ -165,12 +150,12 @@ void sock__listener_on_slot(sock_t *ls, sock_op_t *op, unsigned long error,
   sock__slot_t *slot = (sock__slot_t *)op;
   (void)bytes;
   if (error == 0) {
-    sock__slot_ready(ls, slot);
+    sock__slot_ready(ls, slot, 1);
   } else {
     closesocket(slot->accepted);
     slot->accepted = INVALID_SOCKET;
     if (ls->closed || sock__shutting_down(ls->rt))
-      sock__flush_waiters(ls);
+      sock__flush_waiters(ls->listener);
     else
       sock__post(ls, slot);  /* e.g. the client reset before we accepted */
   }
@@ -184,6 +169,8 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
 {
   sock__listener_t *l;
   sock__slot_t *slot;
+  sock_task_t *st;
+  int reason;
 
   if (op == NULL)
     return CO_EINVAL;
@@ -198,23 +185,26 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
   op->buf = (char *)result;
   l = listener->listener;
 
-  AcquireSRWLockExclusive(&l->lock);
+  st = sock__wait_lock(task, &reason);
+  if (reason != CO_OK) {
+    sock__wait_unlock(st);
+    return op->error = (short)reason;
+  }
+  AcquireSRWLockExclusive(&l->w.lock);
   slot = l->ready;
   if (slot != NULL) {
     l->ready = slot->next;
     if (l->ready == NULL)
       l->ready_tail = NULL;
   } else {
-    sock__retain(listener);
-    sock__pending_add(listener->rt);
-    op->overlapped.Pointer = NULL;
-    if (l->waiting_tail != NULL)
-      l->waiting_tail->overlapped.Pointer = op;
-    else
-      l->waiting = op;
-    l->waiting_tail = op;
+    if (st != NULL)  /* counted like every await of a sock_task_t */
+      sock__pending_add(listener->rt);
+    sock__waitlist_push(&l->w, 0, op);
   }
-  ReleaseSRWLockExclusive(&l->lock);
+  ReleaseSRWLockExclusive(&l->w.lock);
+  if (slot == NULL)
+    sock__wait_set(st, SOCK__WAIT_QUEUE, &l->w, op);
+  sock__wait_unlock(st);
   if (slot == NULL)
     return CO_PENDING;  /* a slot's completion will hand us one */
   sock__deliver(listener, slot, op);
@@ -235,7 +225,7 @@ int sock__listener_create(sock_t *s)
     free(l);
     return CO_ENOMEM;
   }
-  InitializeSRWLock(&l->lock);
+  sock__waitlist_init(&l->w);
   for (i = 0; i < l->n_slots; i++)
     l->slots[i].accepted = INVALID_SOCKET;
   s->listener = l;
@@ -244,9 +234,11 @@ int sock__listener_create(sock_t *s)
   return error < 0 ? error : CO_OK;
 }
 
-/* With the listener's last reference: connections never handed out. */
+/* With the listener's last reference: connections never handed out, and
+ * tasks still waiting (when no slot was left posted to flush them). */
 void sock__listener_free(sock__listener_t *l)
 {
+  sock__flush_waiters(l);
   for (unsigned i = 0; i < l->n_slots; i++)
     if (l->slots[i].accepted != INVALID_SOCKET)
       closesocket(l->slots[i].accepted);

@@ -63,43 +63,70 @@ static void sock__connect_won(sock__connect_t *job)
   sock__connect_finish(job, 0, CO_OK);
 }
 
+/* Issues ConnectEx for one address under the task's lock (as ops.c issues
+ * its calls). Returns CO_PENDING, CO_OK (connected at once), a Win32 code in
+ * *win32_error with CO_EUNKNOWN (this address failed), or the task's
+ * cancel/deadline reason. */
+static int sock__connect_issue(sock__connect_t *job, const struct addrinfo *ai,
+                               unsigned long *win32_error)
+{
+  sock_t *s = job->attempt;
+  sock_op_t *op = job->op;
+  int reason;
+  sock_task_t *st = sock__wait_lock(op->task, &reason);
+  if (reason != CO_OK) {
+    sock__wait_unlock(st);
+    return reason;
+  }
+  memset(&op->overlapped, 0, sizeof op->overlapped);
+  sock__pending_add(job->rt);
+  StartThreadpoolIo(s->io);
+  if (job->rt->connect_ex(s->handle, ai->ai_addr, (int)ai->ai_addrlen, NULL, 0, NULL,
+                          &op->overlapped)) {
+    *win32_error = 0;
+  } else {
+    *win32_error = (unsigned long)WSAGetLastError();
+  }
+  if (*win32_error == ERROR_IO_PENDING || (*win32_error == 0 && !s->skip_port)) {
+    sock__wait_set(st, SOCK__WAIT_IO, s, op);
+    sock__wait_unlock(st);
+    return CO_PENDING;
+  }
+  sock__wait_unlock(st);
+  CancelThreadpoolIo(s->io);
+  sock__pending_done(job->rt);
+  return *win32_error == 0 ? CO_OK : CO_EUNKNOWN;
+}
+
 /* Tries the remaining addresses until one is pending, one connected at
  * once, or none is left. `win32_error` is the failure so far. */
 static void sock__connect_next(sock__connect_t *job, unsigned long win32_error)
 {
-  sock_runtime_t *rt = job->rt;
   int error = win32_error ? sock_error_from_win32(win32_error) : CO_ENOTFOUND;
   while (job->next != NULL) {
     const struct addrinfo *ai = job->next;
-    sock_t *s;
+    int rc;
     job->next = ai->ai_next;
-    if (sock__shutting_down(rt)) {
+    if (sock__shutting_down(job->rt)) {
       sock__connect_finish(job, 0, CO_ESHUTDOWN);
       return;
     }
     error = sock__connect_socket(job, ai);
     if (error != CO_OK)
       continue;
-    s = job->attempt;
-    memset(&job->op->overlapped, 0, sizeof job->op->overlapped);
-    sock__pending_add(rt);
-    StartThreadpoolIo(s->io);
-    if (rt->connect_ex(s->handle, ai->ai_addr, (int)ai->ai_addrlen, NULL, 0, NULL,
-                       &job->op->overlapped)) {
-      if (!s->skip_port)
-        return;  /* the completion will come */
-      CancelThreadpoolIo(s->io);
-      sock__pending_done(rt);
+    rc = sock__connect_issue(job, ai, &win32_error);
+    if (rc == CO_PENDING)
+      return;  /* the completion will come */
+    if (rc == CO_OK) {
       sock__connect_won(job);
       return;
     }
-    win32_error = (unsigned long)WSAGetLastError();
-    if (win32_error == ERROR_IO_PENDING)
-      return;
-    CancelThreadpoolIo(s->io);
-    sock__pending_done(rt);
-    sock_close(s);
+    sock_close(job->attempt);
     job->attempt = NULL;
+    if (rc != CO_EUNKNOWN) {  /* cancelled or timed out */
+      sock__connect_finish(job, 0, rc);
+      return;
+    }
     error = sock_error_from_win32(win32_error);
   }
   sock__connect_finish(job, win32_error, error);
@@ -109,6 +136,7 @@ static void sock__connect_next(sock__connect_t *job, unsigned long win32_error)
 void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error)
 {
   sock__connect_t *job = (sock__connect_t *)op->buf;
+  int reason = sock__wait_clear(op);
   (void)s;
   if (error == 0) {
     sock__connect_won(job);
@@ -117,7 +145,7 @@ void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error)
   sock_close(job->attempt);
   job->attempt = NULL;
   if (error == ERROR_OPERATION_ABORTED || sock__shutting_down(job->rt)) {
-    sock__connect_finish(job, error, CO_ECANCELED);
+    sock__connect_finish(job, error, reason != CO_OK ? reason : CO_ECANCELED);
     return;
   }
   sock__connect_next(job, error);

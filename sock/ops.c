@@ -72,14 +72,22 @@ static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sendi
 }
 
 /* Issues one WSARecv/WSASend. Returns CO_PENDING (the callback will see the
- * completion; nothing here touches op again) or CO_OK with the synchronous
- * outcome in *error and *bytes, after CancelThreadpoolIo. */
+ * completion; nothing here touches op again), CO_OK with the synchronous
+ * outcome in *error and *bytes (after CancelThreadpoolIo), or a negative
+ * code when the task may not await any more (cancelled, timed out). The
+ * task's lock is held across the call, so a canceller sees the call either
+ * not yet made or made and registered, never in between. */
 static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned long *bytes)
 {
   WSABUF one, *bufs;
   DWORD count, done = 0, flags = 0;
-  int sending, rc, last = 0;
+  int sending, rc, last = 0, reason;
+  sock_task_t *st = sock__wait_lock(op->task, &reason);
 
+  if (reason != CO_OK) {
+    sock__wait_unlock(st);
+    return reason;
+  }
   count = sock__buffers(op, &one, &bufs, &sending);
   memset(&op->overlapped, 0, sizeof op->overlapped);
   sock__pending_add(s->rt);
@@ -88,13 +96,15 @@ static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned 
     rc = WSASend(s->handle, bufs, count, &done, 0, &op->overlapped, NULL);
   else
     rc = WSARecv(s->handle, bufs, count, &done, &flags, &op->overlapped, NULL);
-  if (rc != 0) {
+  if (rc != 0)
     last = WSAGetLastError();
-    if (last == WSA_IO_PENDING)
-      return CO_PENDING;
-  } else if (!s->skip_port) {
-    return CO_PENDING;  /* succeeded, but the completion is queued anyway */
+  if ((rc != 0 && last == WSA_IO_PENDING) || (rc == 0 && !s->skip_port)) {
+    /* pending (or succeeded with the completion queued anyway) */
+    sock__wait_set(st, SOCK__WAIT_IO, s, op);
+    sock__wait_unlock(st);
+    return CO_PENDING;
   }
+  sock__wait_unlock(st);
   CancelThreadpoolIo(s->io);  /* no completion will come */
   sock__pending_done(s->rt);
   *error = (unsigned long)last;
@@ -192,8 +202,13 @@ static int sock__drive(sock_t *s, sock_op_t *op)
       sock__op_fail(op, ERROR_OPERATION_ABORTED);
       return op->error;
     }
-    if (sock__issue(s, op, &error, &bytes) == CO_PENDING)
+    int rc = sock__issue(s, op, &error, &bytes);
+    if (rc == CO_PENDING)
       return CO_PENDING;
+    if (rc < 0) {
+      op->error = (short)rc;
+      return rc;
+    }
   } while (!sock__advance(s, op, error, bytes));
   return op->error;
 }
@@ -201,6 +216,12 @@ static int sock__drive(sock_t *s, sock_op_t *op)
 int sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
                           unsigned long bytes)
 {
+  int reason = sock__wait_clear(op);
+  if (error == ERROR_OPERATION_ABORTED && reason != CO_OK && !s->closed) {
+    op->win32_error = error;  /* cancelled by sock_task_cancel or a deadline */
+    op->error = (short)reason;
+    return reason;
+  }
   if (sock__advance(s, op, error, bytes))
     return op->error;
   return sock__drive(s, op);

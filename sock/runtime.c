@@ -17,9 +17,9 @@ void sock__pending_add(sock_runtime_t *rt)
 void sock__pending_done(sock_runtime_t *rt)
 {
   if (InterlockedDecrement(&rt->n_pending) == 0) {
-    AcquireSRWLockExclusive(&rt->lock);  /* pairs with the shutdown's wait */
+    AcquireSRWLockExclusive(&rt->idle_lock);  /* pairs with the shutdown's wait */
     WakeAllConditionVariable(&rt->idle);
-    ReleaseSRWLockExclusive(&rt->lock);
+    ReleaseSRWLockExclusive(&rt->idle_lock);
   }
 }
 
@@ -114,6 +114,7 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
   }
   InitializeThreadpoolEnvironment(&rt->env);
   InitializeSRWLock(&rt->lock);
+  InitializeSRWLock(&rt->idle_lock);
   InitializeConditionVariable(&rt->idle);
   rt->accepts_posted = config != NULL && config->accepts_posted > 0 ? config->accepts_posted : 8;
 
@@ -135,38 +136,7 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
   return CO_OK;
 }
 
-/* ---- counted tasks ------------------------------------------------------------ */
-
-static void sock__task_done(co_task_t *task)
-{
-  sock_task_t *st = (sock_task_t *)task;
-  sock_runtime_t *rt = st->runtime;
-  co_done_fn on_done = st->on_done;
-  InterlockedDecrement(&rt->n_tasks);
-  if (on_done != NULL)
-    on_done(task);  /* last: it may free the task */
-}
-
-void sock_spawn(sock_runtime_t *rt, sock_task_t *task, co_step_fn step, co_done_fn on_done)
-{
-  co_task_init(&task->task, step, sock__task_done);
-  task->runtime = rt;
-  task->on_done = on_done;
-  InterlockedIncrement(&rt->n_tasks);
-  co_resume(&task->task);
-}
-
 /* ---- shutting down ------------------------------------------------------------- */
-
-/* Cancels every pending operation of every live socket. */
-static void sock__cancel_all(sock_runtime_t *rt)
-{
-  AcquireSRWLockExclusive(&rt->lock);
-  for (sock_t *s = rt->sockets; s != NULL; s = s->next)
-    if (s->handle != INVALID_SOCKET)
-      CancelIoEx((HANDLE)s->handle, NULL);
-  ReleaseSRWLockExclusive(&rt->lock);
-}
 
 /* Waits until no operation is pending. An operation counts as pending until
  * the callback that finished it has returned from its task, so after this
@@ -176,15 +146,15 @@ static void sock__cancel_all(sock_runtime_t *rt)
 static void sock__drain(sock_runtime_t *rt)
 {
   for (;;) {
-    sock__cancel_all(rt);
-    AcquireSRWLockExclusive(&rt->lock);
+    sock__cancel_everything(rt);
+    AcquireSRWLockExclusive(&rt->idle_lock);
     if (rt->n_pending > 0)
-      SleepConditionVariableSRW(&rt->idle, &rt->lock, 50, 0);
+      SleepConditionVariableSRW(&rt->idle, &rt->idle_lock, 50, 0);
     if (rt->n_pending == 0) {
-      ReleaseSRWLockExclusive(&rt->lock);
+      ReleaseSRWLockExclusive(&rt->idle_lock);
       return;
     }
-    ReleaseSRWLockExclusive(&rt->lock);
+    ReleaseSRWLockExclusive(&rt->idle_lock);
   }
 }
 
@@ -208,7 +178,9 @@ void sock_runtime_shutdown(sock_runtime_t *rt)
 {
   if (rt == NULL)
     return;
+  AcquireSRWLockExclusive(&rt->lock);  /* no sock_spawn slips past it */
   InterlockedExchange(&rt->shutting_down, 1);
+  ReleaseSRWLockExclusive(&rt->lock);
   sock__drain(rt);
   /* Waits for callbacks still running (tasks that woke up) and closes the
    * IO objects and work items that remain. After it, none can run. */

@@ -128,20 +128,58 @@ void sock_runtime_shutdown(sock_runtime_t *rt);
 /* A snapshot of the live counters (tests use them to prove nothing leaks). */
 void sock_runtime_counters(sock_runtime_t *rt, sock_counters_t *out);
 
-/* ---- Tasks the runtime counts --------------------------------------------- */
+/* ---- Tasks the runtime knows ------------------------------------------------ */
 
-/* A task that the runtime counts (embed it first in your struct, instead of
- * a bare co_task_t). */
+typedef struct sock_op sock_op_t;
+typedef struct sock_timing sock_timing_t;  /* internal: a task's timer */
+
+/* A task the runtime counts, can cancel, time out and list (embed it first in
+ * your struct, instead of a bare co_task_t). The fields are the library's. */
 typedef struct sock_task {
-  co_task_t       task;     /* first: the coroutine */
-  sock_runtime_t *runtime;  /* counts the task while it lives */
-  co_done_fn      on_done;  /* the owner's completion hook, or NULL */
+  co_task_t          task;       /* first: the coroutine */
+  sock_runtime_t    *runtime;    /* counts the task while it lives */
+  co_done_fn         on_done;    /* the owner's completion hook, or NULL */
+  struct sock_task  *prev, *next;/* in the runtime's list of live tasks */
+  SRWLOCK            lock;       /* a canceller, a timer and a completion meet here */
+  void              *wait_obj;   /* what the task awaits now (socket, list, ...) */
+  sock_op_t         *wait_op;    /* the record of that await */
+  sock_timing_t     *timing;     /* deadline and sleep timer, made on first use */
+  unsigned char      wait_kind;  /* internal: how to cancel the await */
+  unsigned char      cancelled;  /* sock_task_cancel was called: every await fails */
+  unsigned char      expired;    /* the deadline passed: every await fails */
 } sock_task_t;
 
 /* Initialises `task` with `step`, counts it, and runs its first step on the
  * calling thread. `on_done` runs exactly once when the task finishes, after
  * the runtime stopped counting it; it may free the task. */
 void sock_spawn(sock_runtime_t *rt, sock_task_t *task, co_step_fn step, co_done_fn on_done);
+
+/* Cancels a task from any thread: the await it is parked in ends with
+ * CO_ECANCELED (its operation cancelled), and so does every later await, so
+ * the task runs its own cleanup and ends. Cancelling a finished task (whose
+ * struct is still allocated) does nothing. The cleanup idiom:
+ *
+ *     CO_AWAIT(t, sock_recv_start(&h->op, h->sock, h->buf, sizeof h->buf, t));
+ *     if (h->op.error < 0) {           // CO_ECANCELED, CO_ETIMEDOUT, CO_EOF ...
+ *         sock_close(h->sock);         // release what the task owns
+ *         CO_EXIT(t, h->op.error);     // and end: the hook runs once
+ *     }
+ */
+void sock_task_cancel(sock_task_t *task);
+
+/* A deadline for the task's awaits: once `ms` milliseconds have passed, the
+ * await it is parked in ends with CO_ETIMEDOUT (its operation cancelled), and
+ * so does every later await until the deadline is cleared or set again. It
+ * spans several awaits and the awaits of children under CO_CALL ("the whole
+ * request within 10 s"). If the operation completes just as the deadline
+ * passes, exactly one of the two wins: the task sees either the result or
+ * CO_ETIMEDOUT, and resumes once. Returns CO_OK or CO_ENOMEM. */
+int sock_deadline_set(sock_task_t *task, unsigned ms);
+void sock_deadline_clear(sock_task_t *task);
+
+/* Writes one line per live task ("task 0x...: waiting, parked at
+ * echo.c:42") to `out` (a FILE *): the stackless thread dump. */
+void sock_runtime_dump(sock_runtime_t *rt, void *out);
 
 /* ---- Sockets ---------------------------------------------------------------- */
 
@@ -179,7 +217,7 @@ void sock_close(sock_t *s);
 
 /* The record of one operation. Keep it in the task's struct; one per
  * outstanding operation (a reader task and a writer task need one each). */
-typedef struct sock_op {
+struct sock_op {
   OVERLAPPED     overlapped;   /* first: the kernel's part */
   co_task_t     *task;         /* woken when the operation completes */
   char          *buf;          /* the caller's buffer, or the op's target */
@@ -189,7 +227,7 @@ typedef struct sock_op {
   short          error;        /* CO_OK, CO_EOF or a negative CO_E... */
   unsigned char  kind;         /* internal: which operation */
   unsigned char  flags;        /* internal */
-} sock_op_t;
+};
 
 /* What an accept delivers. */
 typedef struct sock_accept {
@@ -262,6 +300,92 @@ const char *sock_reader_line(const sock_reader_t *r, size_t *len);
 
 /* Bytes already buffered after the last line (for a switch to raw reads). */
 size_t sock_reader_buffered(const sock_reader_t *r);
+
+/* ---- Time ----------------------------------------------------------------- */
+
+/* Wait `ms` milliseconds (a thread-pool timer; the task must be a
+ * sock_task_t). op.error: CO_OK, or CO_ECANCELED / CO_ETIMEDOUT. */
+int sock_sleep_start(sock_op_t *op, unsigned ms, co_task_t *task);
+
+/* ---- Between tasks ------------------------------------------------------------ */
+/*
+ * Tasks run in parallel on pool threads; these hand work between them
+ * safely. Every function may be called from any thread. The waits are awaits
+ * like any other (a sock_op_t each, the task a sock_task_t), so cancellation
+ * and deadlines reach them too. A waiter is always resumed on a pool thread,
+ * never inside the call that released it, so no chain of wake-ups can
+ * recurse. The structs are yours (static, or in a task's struct); their
+ * fields are the library's. None needs destroying: make sure no task waits
+ * on one when you free it.
+ *
+ *     sock_chan_t jobs;  void *slots[64];
+ *     sock_chan_init(&jobs, slots, 64);
+ *     // producer task:
+ *     CO_AWAIT(t, sock_chan_send_start(&p->op, &jobs, item, t));
+ *     // consumer task:
+ *     CO_AWAIT(t, sock_chan_recv_start(&c->op, &jobs, &c->item, t));
+ *     if (c->op.error == CO_ECLOSED) ...   // closed and drained
+ */
+
+/* The part every waitable shares: a lock and two FIFO queues of waiters. */
+typedef struct sock_waitlist {
+  SRWLOCK    lock;
+  sock_op_t *head[2], *tail[2];
+} sock_waitlist_t;
+
+/* An event: set wakes every waiter, and waits pass while it stays set. */
+typedef struct sock_event {
+  sock_waitlist_t w;
+  int             is_set;
+} sock_event_t;
+
+void sock_event_init(sock_event_t *ev, int is_set);
+void sock_event_set(sock_event_t *ev);
+void sock_event_reset(sock_event_t *ev);
+int  sock_event_wait_start(sock_op_t *op, sock_event_t *ev, co_task_t *task);
+
+/* A counting semaphore: at most `count` holders at a time. */
+typedef struct sock_sem {
+  sock_waitlist_t w;
+  long            count;  /* permits free now */
+} sock_sem_t;
+
+void sock_sem_init(sock_sem_t *sem, long count);
+int  sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, co_task_t *task);
+void sock_sem_release(sock_sem_t *sem);
+
+/* A bounded channel of pointers, FIFO. Send waits while it is full, receive
+ * while it is empty. After close, sends fail with CO_ECLOSED, receives take
+ * what is left and then fail with CO_ECLOSED, and every waiter wakes. A
+ * capacity of 0 hands each item straight from a sender to a receiver. */
+typedef struct sock_chan {
+  sock_waitlist_t w;      /* queue 0: receivers, queue 1: senders */
+  void          **items;  /* the caller's ring of `capacity` slots */
+  size_t          capacity, first, count;
+  int             closed;
+} sock_chan_t;
+
+void sock_chan_init(sock_chan_t *ch, void **storage, size_t capacity);
+int  sock_chan_send_start(sock_op_t *op, sock_chan_t *ch, void *item, co_task_t *task);
+int  sock_chan_recv_start(sock_op_t *op, sock_chan_t *ch, void **item, co_task_t *task);
+void sock_chan_close(sock_chan_t *ch);
+
+/* Without waiting, from any code (a task or not): CO_OK, CO_EAGAIN when the
+ * channel is full (or, for receive, empty), CO_ECLOSED when closed. */
+int  sock_chan_try_send(sock_chan_t *ch, void *item);
+int  sock_chan_try_recv(sock_chan_t *ch, void **item);
+
+/* A wait group: add N, each finished party calls done, waiters pass when the
+ * count is back at zero (join N tasks: done in each one's completion hook). */
+typedef struct sock_waitgroup {
+  sock_waitlist_t w;
+  long            count;
+} sock_waitgroup_t;
+
+void sock_waitgroup_init(sock_waitgroup_t *wg);
+void sock_waitgroup_add(sock_waitgroup_t *wg, long n);
+void sock_waitgroup_done(sock_waitgroup_t *wg);
+int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, co_task_t *task);
 
 /* ---- Errors ------------------------------------------------------------------- */
 

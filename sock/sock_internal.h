@@ -53,7 +53,24 @@ enum sock__kind {
   SOCK__READ_LINE,      /* WSARecv into a reader until a newline */
   SOCK__ACCEPT,         /* a task waiting in a listener's queue */
   SOCK__ACCEPT_SLOT,    /* a listener's own posted AcceptEx */
-  SOCK__CONNECT         /* resolution, then ConnectEx per address */
+  SOCK__CONNECT,        /* resolution, then ConnectEx per address */
+  SOCK__SLEEP,          /* a task's timer */
+  SOCK__SYNC            /* an event, semaphore, channel or wait group */
+};
+
+/* How a parked task's await is cancelled; sock_task_t.wait_kind. */
+enum sock__wait_kind {
+  SOCK__WAIT_NONE = 0,  /* nothing cancellable pending */
+  SOCK__WAIT_IO,        /* overlapped call: CancelIoEx(wait_obj socket, op) */
+  SOCK__WAIT_QUEUE,     /* in a sock_waitlist_t (wait_obj): remove and wake */
+  SOCK__WAIT_SLEEP      /* the task's timer: stop the sleep and wake */
+};
+
+/* A task's timer: one thread-pool timer serves its deadline and its sleeps. */
+struct sock_timing {
+  PTP_TIMER  timer;
+  ULONGLONG  deadline_due;  /* sock__now_ms() time, 0 = no deadline */
+  ULONGLONG  sleep_due;     /* 0 = not sleeping */
 };
 
 typedef struct sock__listener sock__listener_t;
@@ -62,9 +79,11 @@ struct sock_runtime {
   TP_CALLBACK_ENVIRON env;       /* where our thread-pool objects live */
   PTP_POOL            pool;      /* a private pool, or NULL: the default one */
   PTP_CLEANUP_GROUP   cleanup;   /* every IO object and work item, for shutdown */
-  SRWLOCK             lock;      /* guards `sockets` */
-  CONDITION_VARIABLE  idle;      /* signalled when pending_ops drops to 0 */
+  SRWLOCK             lock;      /* guards the two lists; taken before a task's */
   sock_t             *sockets;   /* live sockets, so shutdown can cancel them */
+  sock_task_t        *tasks;     /* live tasks, to cancel and to list */
+  SRWLOCK             idle_lock; /* with `idle`: waiting for n_pending == 0 */
+  CONDITION_VARIABLE  idle;      /* signalled when n_pending drops to 0 */
   volatile LONG       n_sockets; /* the counters of sock_runtime_counters */
   volatile LONG       n_tasks;
   volatile LONG       n_pending;
@@ -91,6 +110,35 @@ struct sock {
 void sock__pending_add(sock_runtime_t *rt);
 void sock__pending_done(sock_runtime_t *rt);
 int  sock__shutting_down(const sock_runtime_t *rt);
+void sock__cancel_everything(sock_runtime_t *rt);
+
+/* ---- task.c: the task side of every await ------------------------------------- */
+/* The sock_task_t at the top of task's CO_CALL chain, or NULL for a plain
+ * co task (which can do socket operations, but cannot be cancelled). */
+sock_task_t *sock__owner(co_task_t *task);
+/* Locks task's owner (if any) for registering an await. *reason: CO_OK, or
+ * CO_ECANCELED / CO_ETIMEDOUT when the task may not await any more. */
+sock_task_t *sock__wait_lock(co_task_t *task, int *reason);
+void sock__wait_unlock(sock_task_t *st);
+/* Under the lock: the task now awaits op, cancelled according to kind. */
+void sock__wait_set(sock_task_t *st, int kind, void *obj, sock_op_t *op);
+/* The await of op has ended: forget it. Returns the reason the task's awaits
+ * fail now (CO_ECANCELED, CO_ETIMEDOUT) or CO_OK. */
+int  sock__wait_clear(sock_op_t *op);
+/* Wakes op's task (its result already in op) and ends the pending count the
+ * await held (counted only for a sock_task_t): here, or on a pool thread. */
+void sock__wake_now(sock_op_t *op);
+void sock__wake_later(sock_op_t *op);
+ULONGLONG sock__now_ms(void);
+
+/* ---- sync.c: wait lists -------------------------------------------------------- */
+void sock__waitlist_init(sock_waitlist_t *w);
+void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op);
+sock_op_t *sock__waitlist_pop(sock_waitlist_t *w, int q);
+int  sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op);
+/* Every waiter of queue q, as a chain through their OVERLAPPED, oldest first. */
+sock_op_t *sock__waitlist_take_all(sock_waitlist_t *w, int q);
+sock_op_t *sock__chain_next(const sock_op_t *op);
 
 /* ---- socket.c ----------------------------------------------------------------- */
 /* A new overlapped, non-inheritable TCP socket of `family`, or INVALID_SOCKET

@@ -1,0 +1,387 @@
+/*
+ * sock/sync.c - events, semaphores, channels and wait groups between tasks.
+ *
+ * All four are one pattern: a lock, up to two FIFO queues of waiting
+ * operation records (sock_waitlist_t), and a rule for when a wait can pass at
+ * once. A wait that cannot pass is queued; whoever later makes it pass takes
+ * it out of the queue (under the lock, so only one party can) and wakes its
+ * task on a pool thread. A queued record is not in the kernel's hands, so its
+ * OVERLAPPED links the queue. The same lists hold the tasks waiting in a
+ * listener's accept queue (accept.c).
+ */
+#include "sock_internal.h"
+
+#include <string.h>
+
+/* ---- wait lists ---------------------------------------------------------------- */
+
+sock_op_t *sock__chain_next(const sock_op_t *op)
+{
+  return (sock_op_t *)op->overlapped.Pointer;
+}
+
+void sock__waitlist_init(sock_waitlist_t *w)
+{
+  memset(w, 0, sizeof *w);
+  InitializeSRWLock(&w->lock);
+}
+
+void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op)
+{
+  op->overlapped.Pointer = NULL;
+  if (w->tail[q] != NULL)
+    w->tail[q]->overlapped.Pointer = op;
+  else
+    w->head[q] = op;
+  w->tail[q] = op;
+}
+
+sock_op_t *sock__waitlist_pop(sock_waitlist_t *w, int q)
+{
+  sock_op_t *op = w->head[q];
+  if (op != NULL) {
+    w->head[q] = sock__chain_next(op);
+    if (w->head[q] == NULL)
+      w->tail[q] = NULL;
+  }
+  return op;
+}
+
+sock_op_t *sock__waitlist_take_all(sock_waitlist_t *w, int q)
+{
+  sock_op_t *chain = w->head[q];
+  w->head[q] = NULL;
+  w->tail[q] = NULL;
+  return chain;
+}
+
+/* Takes op out of whichever queue holds it; 0 if none does (it was woken). */
+int sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op)
+{
+  int found = 0;
+  AcquireSRWLockExclusive(&w->lock);
+  for (int q = 0; q < 2 && !found; q++) {
+    sock_op_t *prev = NULL;
+    for (sock_op_t *it = w->head[q]; it != NULL; prev = it, it = sock__chain_next(it)) {
+      if (it != op)
+        continue;
+      if (prev != NULL)
+        prev->overlapped.Pointer = it->overlapped.Pointer;
+      else
+        w->head[q] = sock__chain_next(it);
+      if (w->tail[q] == it)
+        w->tail[q] = prev;
+      found = 1;
+      break;
+    }
+  }
+  ReleaseSRWLockExclusive(&w->lock);
+  return found;
+}
+
+/* Wakes every record of a chain taken from a list, with `error`. */
+static void sock__wake_chain(sock_op_t *op, int error)
+{
+  while (op != NULL) {
+    sock_op_t *next = sock__chain_next(op);
+    op->error = (short)error;
+    sock__wake_later(op);
+    op = next;
+  }
+}
+
+/* ---- the shape of every wait ----------------------------------------------------- */
+
+/* Decides, under the list's lock, whether `op` passes now: returns CO_OK or
+ * an error when it finished, CO_PENDING when it must wait. May hand back in
+ * *wake one other record that the decision let pass. */
+typedef int (*sock__try_fn)(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake);
+
+/* Every wait of this file: refused if the task is cancelled or timed out,
+ * finished now if `try_now` says so, else queued in queue q and registered
+ * as the task's await (the task's lock is held throughout, so a canceller
+ * finds it either not yet queued or queued and registered). */
+static int sock__wait(sock_op_t *op, co_task_t *task, sock_waitlist_t *w, int q,
+                      sock__try_fn try_now)
+{
+  int rc;
+  sock_op_t *wake = NULL;
+  sock_task_t *st = sock__wait_lock(task, &rc);
+  if (st == NULL)
+    return op->error = CO_EINVAL;  /* waiting needs a sock_task_t */
+  if (rc == CO_OK) {
+    AcquireSRWLockExclusive(&w->lock);
+    rc = try_now(w, op, &wake);
+    if (rc == CO_PENDING) {
+      sock__waitlist_push(w, q, op);
+      sock__pending_add(st->runtime);
+    }
+    ReleaseSRWLockExclusive(&w->lock);
+    if (rc == CO_PENDING)
+      sock__wait_set(st, SOCK__WAIT_QUEUE, w, op);
+  }
+  sock__wait_unlock(st);
+  if (wake != NULL)
+    sock__wake_later(wake);
+  if (rc != CO_PENDING)
+    op->error = (short)rc;
+  return rc;
+}
+
+static sock_op_t *sock__sync_begin(sock_op_t *op, co_task_t *task)
+{
+  if (op != NULL)
+    sock__op_begin(op, SOCK__SYNC, task);
+  return op;
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+void sock_event_init(sock_event_t *ev, int is_set)
+{
+  sock__waitlist_init(&ev->w);
+  ev->is_set = is_set != 0;
+}
+
+void sock_event_set(sock_event_t *ev)
+{
+  sock_op_t *chain;
+  AcquireSRWLockExclusive(&ev->w.lock);
+  ev->is_set = 1;
+  chain = sock__waitlist_take_all(&ev->w, 0);
+  ReleaseSRWLockExclusive(&ev->w.lock);
+  sock__wake_chain(chain, CO_OK);
+}
+
+void sock_event_reset(sock_event_t *ev)
+{
+  AcquireSRWLockExclusive(&ev->w.lock);
+  ev->is_set = 0;
+  ReleaseSRWLockExclusive(&ev->w.lock);
+}
+
+static int sock__event_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
+{
+  (void)op;
+  (void)wake;
+  return ((sock_event_t *)w)->is_set ? CO_OK : CO_PENDING;
+}
+
+int sock_event_wait_start(sock_op_t *op, sock_event_t *ev, co_task_t *task)
+{
+  if (sock__sync_begin(op, task) == NULL || ev == NULL)
+    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
+  return sock__wait(op, task, &ev->w, 0, sock__event_try);
+}
+
+/* ---- semaphores ------------------------------------------------------------------ */
+
+void sock_sem_init(sock_sem_t *sem, long count)
+{
+  sock__waitlist_init(&sem->w);
+  sem->count = count;
+}
+
+static int sock__sem_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
+{
+  sock_sem_t *sem = (sock_sem_t *)w;
+  (void)op;
+  (void)wake;
+  if (sem->count <= 0)
+    return CO_PENDING;
+  sem->count--;
+  return CO_OK;
+}
+
+int sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, co_task_t *task)
+{
+  if (sock__sync_begin(op, task) == NULL || sem == NULL)
+    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
+  return sock__wait(op, task, &sem->w, 0, sock__sem_try);
+}
+
+/* The permit goes straight to the first waiter, if any: nobody can slip in. */
+void sock_sem_release(sock_sem_t *sem)
+{
+  sock_op_t *waiter;
+  AcquireSRWLockExclusive(&sem->w.lock);
+  waiter = sock__waitlist_pop(&sem->w, 0);
+  if (waiter == NULL)
+    sem->count++;
+  ReleaseSRWLockExclusive(&sem->w.lock);
+  if (waiter != NULL) {
+    waiter->error = CO_OK;
+    sock__wake_later(waiter);
+  }
+}
+
+/* ---- channels ----------------------------------------------------------------------- */
+
+enum { SOCK__RECEIVERS = 0, SOCK__SENDERS = 1 };
+
+void sock_chan_init(sock_chan_t *ch, void **storage, size_t capacity)
+{
+  sock__waitlist_init(&ch->w);
+  ch->items = storage;
+  ch->capacity = storage != NULL ? capacity : 0;
+  ch->first = 0;
+  ch->count = 0;
+  ch->closed = 0;
+}
+
+static void sock__chan_push(sock_chan_t *ch, void *item)
+{
+  ch->items[(ch->first + ch->count) % ch->capacity] = item;
+  ch->count++;
+}
+
+static void *sock__chan_shift(sock_chan_t *ch)
+{
+  void *item = ch->items[ch->first];
+  ch->first = (ch->first + 1) % ch->capacity;
+  ch->count--;
+  return item;
+}
+
+/* A sender's item travels in its record's buf; a receiver's buf points to
+ * where its item goes. */
+static int sock__chan_send_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
+{
+  sock_chan_t *ch = (sock_chan_t *)w;
+  sock_op_t *receiver;
+  if (ch->closed)
+    return CO_ECLOSED;
+  receiver = sock__waitlist_pop(w, SOCK__RECEIVERS);  /* only while empty */
+  if (receiver != NULL) {
+    *(void **)receiver->buf = op->buf;
+    receiver->error = CO_OK;
+    *wake = receiver;
+    return CO_OK;
+  }
+  if (ch->count == ch->capacity)
+    return CO_PENDING;
+  sock__chan_push(ch, op->buf);
+  return CO_OK;
+}
+
+static int sock__chan_recv_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
+{
+  sock_chan_t *ch = (sock_chan_t *)w;
+  sock_op_t *sender = sock__waitlist_pop(w, SOCK__SENDERS);
+  if (ch->count > 0) {
+    *(void **)op->buf = sock__chan_shift(ch);
+    if (sender != NULL)  /* its item takes the freed slot, in order */
+      sock__chan_push(ch, sender->buf);
+  } else if (sender != NULL) {  /* capacity 0: straight from the sender */
+    *(void **)op->buf = sender->buf;
+  } else {
+    return ch->closed ? CO_ECLOSED : CO_PENDING;
+  }
+  if (sender != NULL) {
+    sender->error = CO_OK;
+    *wake = sender;
+  }
+  return CO_OK;
+}
+
+int sock_chan_send_start(sock_op_t *op, sock_chan_t *ch, void *item, co_task_t *task)
+{
+  if (sock__sync_begin(op, task) == NULL || ch == NULL)
+    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
+  op->buf = item;
+  return sock__wait(op, task, &ch->w, SOCK__SENDERS, sock__chan_send_try);
+}
+
+int sock_chan_recv_start(sock_op_t *op, sock_chan_t *ch, void **item, co_task_t *task)
+{
+  if (sock__sync_begin(op, task) == NULL || ch == NULL || item == NULL)
+    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
+  op->buf = (char *)item;
+  *item = NULL;
+  return sock__wait(op, task, &ch->w, SOCK__RECEIVERS, sock__chan_recv_try);
+}
+
+/* The waits' own decisions, with a stand-in record: a send that would
+ * wait, or a receive that would wait, is refused instead. */
+static int sock__chan_try(sock_chan_t *ch, sock_op_t *op, sock__try_fn try_now)
+{
+  sock_op_t *wake = NULL;
+  int rc;
+  AcquireSRWLockExclusive(&ch->w.lock);
+  rc = try_now(&ch->w, op, &wake);
+  ReleaseSRWLockExclusive(&ch->w.lock);
+  if (wake != NULL)
+    sock__wake_later(wake);
+  return rc == CO_PENDING ? CO_EAGAIN : rc;
+}
+
+int sock_chan_try_send(sock_chan_t *ch, void *item)
+{
+  sock_op_t op;
+  if (ch == NULL)
+    return CO_EINVAL;
+  op.buf = item;
+  return sock__chan_try(ch, &op, sock__chan_send_try);
+}
+
+int sock_chan_try_recv(sock_chan_t *ch, void **item)
+{
+  sock_op_t op;
+  if (ch == NULL || item == NULL)
+    return CO_EINVAL;
+  *item = NULL;
+  op.buf = (char *)item;
+  return sock__chan_try(ch, &op, sock__chan_recv_try);
+}
+
+void sock_chan_close(sock_chan_t *ch)
+{
+  sock_op_t *receivers, *senders;
+  AcquireSRWLockExclusive(&ch->w.lock);
+  ch->closed = 1;
+  receivers = sock__waitlist_take_all(&ch->w, SOCK__RECEIVERS);
+  senders = sock__waitlist_take_all(&ch->w, SOCK__SENDERS);
+  ReleaseSRWLockExclusive(&ch->w.lock);
+  sock__wake_chain(receivers, CO_ECLOSED);
+  sock__wake_chain(senders, CO_ECLOSED);
+}
+
+/* ---- wait groups ------------------------------------------------------------------- */
+
+void sock_waitgroup_init(sock_waitgroup_t *wg)
+{
+  sock__waitlist_init(&wg->w);
+  wg->count = 0;
+}
+
+void sock_waitgroup_add(sock_waitgroup_t *wg, long n)
+{
+  sock_op_t *chain = NULL;
+  AcquireSRWLockExclusive(&wg->w.lock);
+  wg->count += n;
+  if (wg->count <= 0) {
+    wg->count = 0;
+    chain = sock__waitlist_take_all(&wg->w, 0);
+  }
+  ReleaseSRWLockExclusive(&wg->w.lock);
+  sock__wake_chain(chain, CO_OK);
+}
+
+void sock_waitgroup_done(sock_waitgroup_t *wg)
+{
+  sock_waitgroup_add(wg, -1);
+}
+
+static int sock__waitgroup_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
+{
+  (void)op;
+  (void)wake;
+  return ((sock_waitgroup_t *)w)->count == 0 ? CO_OK : CO_PENDING;
+}
+
+int sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, co_task_t *task)
+{
+  if (sock__sync_begin(op, task) == NULL || wg == NULL)
+    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
+  return sock__wait(op, task, &wg->w, 0, sock__waitgroup_try);
+}

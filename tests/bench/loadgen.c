@@ -24,6 +24,7 @@
  *             until stdin reaches end of file or --seconds pass. For measuring
  *             a server's memory per idle connection.
  *
+ * Lines "TIMING start" and "TIMING end" (flushed) bracket the timed phase.
  * The last line is machine-readable, for the runner:
  *   RESULT mode=... connections=C size=S seconds=T round_trips=N rtt_per_s=X
  *          p50_us=Y p99_us=Z max_us=W errors=E          (connect mode: conn_per_s=X)
@@ -108,25 +109,25 @@ static void parse_args(int argc, char **argv)
 
 /* ---- latency samples -------------------------------------------------------------- */
 
-static uint32_t *samples;      /* one round trip each, in nanoseconds (capped) */
+static uint64_t *samples;      /* one round trip each, in nanoseconds */
 static size_t n_samples, cap_samples;
 
 static void sample_add(uint64_t ns)
 {
   if (n_samples == cap_samples) {
     size_t cap = cap_samples ? cap_samples * 2 : 65536;
-    uint32_t *p = realloc(samples, cap * sizeof *p);
+    uint64_t *p = realloc(samples, cap * sizeof *p);
     if (p == NULL)
       return; /* keep counting round trips; only the percentiles lose a sample */
     samples = p;
     cap_samples = cap;
   }
-  samples[n_samples++] = ns > 0xffffffffu ? 0xffffffffu : (uint32_t)ns;
+  samples[n_samples++] = ns;
 }
 
-static int cmp_u32(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -141,7 +142,7 @@ static double percentile_us(double p)
     rank = 1;
   if (rank > n_samples)
     rank = n_samples;
-  return samples[rank - 1] / 1000.0;
+  return (double)samples[rank - 1] / 1000.0;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -473,6 +474,15 @@ static void on_ignore(size_t i, uint64_t now)
   (void)now;
 }
 
+/* Tells a runner reading stdout when the timed phase starts and ends, so it
+ * can read the server's CPU time around exactly that phase (opening and
+ * closing 1000 connections is not part of it). */
+static void timing_mark(const char *what)
+{
+  printf("TIMING %s\n", what);
+  fflush(stdout);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -514,6 +524,7 @@ int main(int argc, char **argv)
   }
 
   if (opt.mode == MODE_CONNECT) {
+    timing_mark("start");
     measure_start = net_now_ns();
     deadline = measure_start + (uint64_t)(opt.seconds * 1e9);
     for (i = 0; i < n_conns; i++)
@@ -530,6 +541,7 @@ int main(int argc, char **argv)
         if (pump(100, on_ignore, 1))
           break;
     } else {
+      timing_mark("start");
       measure_start = net_now_ns();
       deadline = measure_start + (uint64_t)(opt.seconds * 1e9);
       for (i = 0; i < n_conns; i++)
@@ -538,13 +550,15 @@ int main(int argc, char **argv)
       run_timed(on_pingpong_round);
     }
   }
+  if (opt.mode != MODE_IDLE)
+    timing_mark("end");
   elapsed = (double)(net_now_ns() - measure_start) / 1e9;
   if (opt.mode != MODE_IDLE)
     elapsed = opt.seconds; /* round trips are only counted up to the deadline */
   for (i = 0; i < n_conns; i++)
     conn_close(i);
 
-  qsort(samples, n_samples, sizeof *samples, cmp_u32);
+  qsort(samples, n_samples, sizeof *samples, cmp_u64);
   if (opt.mode == MODE_IDLE)
     printf("RESULT mode=idle connections=%ld established=%ld seconds=%.2f errors=%ld\n",
            opt.connections, established, elapsed, errors);

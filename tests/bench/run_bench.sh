@@ -229,6 +229,9 @@ fi
 for s in "${servers[@]}"; do start_server "$s" "${exe_of[$s]}"; done
 printf 'round\tpoint\tserver\trtt_per_s\tp50_us\tp99_us\terrors\tround_trips\tcpu_us_per_rt\twineserver_us_per_rt\n' >"$raw"
 
+wait_line() { # wait_line FILE LINE PID: until FILE has LINE or PID has exited
+    while ! grep -qx "$2" "$1" 2>/dev/null && kill -0 "$3" 2>/dev/null; do sleep 0.02; done
+}
 run_point() { # run_point ROUND POINT SERVER
     local r=$1 p=$2 s=$3 c size args line rts rate p50 p99 err c0 c1 w0=0 w1=0 cpu wcpu
     if [ "$p" = connect ]; then
@@ -237,10 +240,19 @@ run_point() { # run_point ROUND POINT SERVER
         c=${p%x*}; size=${p#*x}
         args=(--connections "$c" --size "$size")
     fi
+    # CPU is read at loadgen's "TIMING start" and "TIMING end" lines, so opening and
+    # closing the connections is not charged to the round trips.
+    local out="$work/loadgen.out" lg
+    : >"$out"
+    "$loadgen" --host 127.0.0.1 --port "${srv_port[$s]}" --seconds "$seconds" "${args[@]}" \
+        </dev/null >"$out" 2>>"$log" &
+    lg=$!
+    wait_line "$out" "TIMING start" "$lg"
     c0=$(cpu_ticks "${srv_pid[$s]}"); [ -n "$ws_pid" ] && w0=$(cpu_ticks "$ws_pid")
-    line=$("$loadgen" --host 127.0.0.1 --port "${srv_port[$s]}" --seconds "$seconds" "${args[@]}" \
-               </dev/null 2>>"$log" | grep '^RESULT' || true)
+    wait_line "$out" "TIMING end" "$lg"
     c1=$(cpu_ticks "${srv_pid[$s]}"); [ -n "$ws_pid" ] && w1=$(cpu_ticks "$ws_pid")
+    wait "$lg" 2>/dev/null || true
+    line=$(grep '^RESULT' "$out" || true)
     echo "round $r $p $s: $line" >>"$log"
     get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
     rts=$(get round_trips); rate=$(get rtt_per_s); [ -n "$rate" ] || rate=$(get conn_per_s)

@@ -189,46 +189,53 @@ START_TEST(close_cancels_pending_accept)
 }
 END_TEST
 
-/* A connect to a listener whose backlog is full stays pending (Linux drops
- * the SYN and retries for about two minutes). There is no socket to close
- * while a connect is pending (sock_connect_start hands it over only on
- * success), so the runtime's shutdown is what cancels it: the task wakes with
- * CO_ECANCELED before sock_runtime_shutdown returns. */
-START_TEST(shutdown_cancels_pending_connect)
-{
-  sock_runtime_t *rt = test_runtime_start();
-  static SOCKET fillers[64];
-  sock_counters_t c;
-  SOCKET full;
-  int n, stuck = 0;
+/* A listener whose accept queue is full: a connect to it stays pending
+ * (Linux, under Wine, drops the SYN and retries for about two minutes).
+ * Fills the queue with non-blocking connects until one does not complete
+ * within a second (on loopback an accepted SYN is answered at once). */
+static SOCKET full_listener;
+static SOCKET fillers[64];
+static int    filler_count;
 
-  full = test_raw_listen(1, &connect_port);
-  /* Fill the accept queue: non-blocking connects until one does not
-   * complete within a second (on loopback an accepted SYN is answered at
-   * once; Linux, under Wine, drops it once the queue is full). */
-  for (n = 0; n < 64 && !stuck; n++) {
+static void fill_backlog(void)
+{
+  int stuck = 0;
+  full_listener = test_raw_listen(1, &connect_port);
+  for (filler_count = 0; filler_count < 64 && !stuck; filler_count++) {
     struct sockaddr_in a;
     u_long nonblocking = 1;
     fd_set wr;
     struct timeval tv;
-    fillers[n] = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-    ck_assert(fillers[n] != INVALID_SOCKET);
-    ioctlsocket(fillers[n], FIONBIO, &nonblocking);
+    SOCKET f = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    ck_assert(f != INVALID_SOCKET);
+    fillers[filler_count] = f;
+    ioctlsocket(f, FIONBIO, &nonblocking);
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_port = htons(connect_port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(fillers[n], (struct sockaddr *)&a, sizeof a);
+    connect(f, (struct sockaddr *)&a, sizeof a);
     FD_ZERO(&wr);
-    FD_SET(fillers[n], &wr);
+    FD_SET(f, &wr);
     tv.tv_sec = 1;
     tv.tv_usec = 0;
     if (select(0, NULL, &wr, NULL, &tv) == 0)
       stuck = 1;
   }
   ck_assert_msg(stuck, "could not fill the backlog of a listener with 64 connects");
-  printf("backlog full after %d connects\n", n - 1);
+}
 
+static void free_backlog(void)
+{
+  while (filler_count > 0)
+    closesocket(fillers[--filler_count]);
+  closesocket(full_listener);
+}
+
+/* Starts a connect to the full listener and checks that it pends. */
+static void start_stuck_connect(sock_runtime_t *rt)
+{
+  sock_counters_t c;
   memset(&waiter, 0, sizeof waiter);
   test_spawn(rt, &waiter.tt, connect_step);
   Sleep(500);
@@ -236,16 +243,44 @@ START_TEST(shutdown_cancels_pending_connect)
                 co_errname(waiter.error));
   sock_runtime_counters(rt, &c);
   ck_assert_int_eq(c.tasks, 1);
+}
 
+/* There is no socket to close while a connect is pending (it is handed over
+ * only on success); cancelling the task is how to stop it: the connect
+ * completes with CO_ECANCELED, no socket comes out, nothing is left. */
+START_TEST(task_cancel_ends_pending_connect)
+{
+  sock_runtime_t *rt = test_runtime_start();
+
+  fill_backlog();
+  start_stuck_connect(rt);
+  sock_task_cancel(&waiter.tt.st);
+  test_wait(&waiter.tt, TEST_WAIT_MS);
+  assert_cancelled("connect");
+  ck_assert_ptr_null(waiter.sock);
+  test_wait_counters(rt, 0, 0, 0, 5000);
+
+  free_backlog();
+  test_runtime_stop(rt);
+  test_task_free_event(&waiter.tt);
+}
+END_TEST
+
+/* The runtime's shutdown cancels a pending connect too: the task wakes with
+ * CO_ECANCELED before sock_runtime_shutdown returns. */
+START_TEST(shutdown_cancels_pending_connect)
+{
+  sock_runtime_t *rt = test_runtime_start();
+
+  fill_backlog();
+  start_stuck_connect(rt);
   sock_runtime_shutdown(rt);
   ck_assert_msg(test_finished(&waiter.tt),
                 "the connecting task had not finished when shutdown returned");
   assert_cancelled("connect");
   ck_assert_ptr_null(waiter.sock);
 
-  while (n-- > 0)
-    closesocket(fillers[n]);
-  closesocket(full);
+  free_backlog();
   WSACleanup();  /* test_runtime_start's own reference */
   test_task_free_event(&waiter.tt);
 }
@@ -390,6 +425,10 @@ Suite *cosock_test_suite(void)
 
   tc = tcase_create("close_cancels_pending_accept");
   tcase_add_test(tc, close_cancels_pending_accept);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("task_cancel_ends_pending_connect");
+  tcase_add_test(tc, task_cancel_ends_pending_connect);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("shutdown_cancels_pending_connect");

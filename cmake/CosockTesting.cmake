@@ -4,7 +4,8 @@
 #       SOURCES <file>...            test sources; each test program defines
 #                                    `Suite *cosock_test_suite(void);`
 #       [LIBS <lib>...]              linked PRIVATE (cosock::co, cosock::sock, ...)
-#       [TIMEOUT <seconds>]          per TCase, default 60
+#       [TIMEOUT <seconds>]          per TCase, default 60; a source can raise it for its
+#                                    own cases with a comment `ctest-timeout: <seconds>`
 #       [ENVIRONMENT <VAR=value>...] extra environment for every case
 #       [LABELS <label>...])
 #
@@ -69,6 +70,11 @@ function(cosock_add_check_test name)
         get_filename_component(src "${src}" ABSOLUTE)
         set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${src}")
         file(READ "${src}" text)
+        # A test file may ask for a longer per-case timeout with a comment line such as
+        #   /* ctest-timeout: 180 */
+        if(text MATCHES "ctest-timeout:[ \t]*([0-9]+)")
+            set(arg_TIMEOUT ${CMAKE_MATCH_1})
+        endif()
         string(REGEX MATCHALL "tcase_create[ \t\r\n]*\\([ \t\r\n]*\"[^\"]+\"" found "${text}")
         foreach(call IN LISTS found)
             string(REGEX REPLACE ".*\"([^\"]+)\"" "\\1" case "${call}")

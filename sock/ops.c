@@ -158,6 +158,12 @@ static int sock__reader_scan(sock_op_t *op, sock_reader_t *r)
 static int sock__advance(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes)
 {
   if (error != 0) {
+    /* What a failed call moved still counts: a cancelled send-all says how
+     * much the peer may have received. */
+    if (op->kind == SOCK__SEND_ALL || op->kind == SOCK__RECV_EXACTLY || op->kind == SOCK__SENDV)
+      op->bytes += bytes;
+    else if (op->kind != SOCK__READ_LINE)
+      op->bytes = bytes;
     sock__op_fail(op, s->closed ? ERROR_OPERATION_ABORTED : error);
     return 1;
   }

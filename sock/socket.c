@@ -109,6 +109,32 @@ void sock__retain(sock_t *s)
   InterlockedIncrement(&s->refs);
 }
 
+/* The last of a socket: its IO object is closed on a pool thread, after
+ * WaitForThreadpoolIoCallbacks, never inside its own callback. Closed in
+ * its own callback, the object would stay in the cleanup group until the
+ * callback returned, and a shutdown in that moment would release it twice
+ * (Wine asserts on it; Windows leaves it undefined). The work item is a
+ * pending operation, so a shutdown waits for it. */
+static void sock__reap(sock_t *s)
+{
+  sock_runtime_t *rt = s->rt;
+  WaitForThreadpoolIoCallbacks(s->io, FALSE);
+  CloseThreadpoolIo(s->io);
+  if (s->listener != NULL)
+    sock__listener_free(s->listener);
+  free(s);
+  InterlockedDecrement(&rt->n_sockets);
+}
+
+static void CALLBACK sock__reap_work(PTP_CALLBACK_INSTANCE instance, void *context)
+{
+  sock_t *s = context;
+  sock_runtime_t *rt = s->rt;
+  (void)instance;
+  sock__reap(s);
+  sock__pending_done(rt);
+}
+
 static void sock__free(sock_t *s)
 {
   sock_runtime_t *rt = s->rt;
@@ -120,13 +146,16 @@ static void sock__free(sock_t *s)
   if (s->next != NULL)
     s->next->prev = s->prev;
   ReleaseSRWLockExclusive(&rt->lock);
-  /* May run inside this object's own callback: the pool then frees it
-   * after the callback returns. */
-  CloseThreadpoolIo(s->io);
-  if (s->listener != NULL)
-    sock__listener_free(s->listener);
-  free(s);
-  InterlockedDecrement(&rt->n_sockets);
+  sock__pending_add(rt);
+  if (!TrySubmitThreadpoolCallback(sock__reap_work, s, &rt->env)) {
+    /* Out of memory: leave the IO object to the cleanup group (shutdown
+     * releases it); no callback of it can come, nothing is pending. */
+    if (s->listener != NULL)
+      sock__listener_free(s->listener);
+    free(s);
+    InterlockedDecrement(&rt->n_sockets);
+    sock__pending_done(rt);
+  }
 }
 
 void sock__release(sock_t *s)

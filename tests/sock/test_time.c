@@ -1,6 +1,7 @@
 /*
  * tests/sock/test_time.c - sleeps and deadlines, and the race between a
  * deadline and the completion it would cancel.
+ * ctest-timeout: 180 (the 10,000-round race takes about 20 s)
  */
 #include "sock_test.h"
 

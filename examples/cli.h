@@ -1,0 +1,328 @@
+/*
+ * examples/cli.h - what every example program shares: its command line, its
+ * "stop" signal, its first line, its error log, and the list of live
+ * connections it cancels when it stops.
+ *
+ * Header-only (static functions), so each example stays one .c file plus
+ * this. It uses only <co/co.h>, <sock/sock.h> and the C and Win32 headers.
+ *
+ *   Command line   A program describes its flags in a table of cli_flag_t and
+ *                  calls cli_parse(). `--help` prints every flag and exits 0;
+ *                  an unknown flag, a missing or malformed value prints the
+ *                  usage on stderr and exits 2.
+ *   Stop signal    cli_stop_init() makes one Win32 event that is set by
+ *                  Ctrl+C, Ctrl+Break or closing the console window, and (unless
+ *                  `--no-stdin`) by end of file on stdin: the benchmark runner
+ *                  and the end-to-end tests stop a server by closing its stdin.
+ *                  The main thread waits on it with cli_wait_stop().
+ *   First line     cli_print_listening() prints "listening on H:P" with the real
+ *                  port (port 0 picks a free one) and flushes it.
+ *   Error log      cli_log_error() writes one line to stderr with the error's
+ *                  text (co_strerror), its name and the raw Win32 code.
+ *   Live tasks     cli_group_t: the program's list of live connections, so that
+ *                  on stop it can cancel them and wait until each has cleaned
+ *                  up after itself (see the cleanup idiom in sock/sock.h).
+ */
+#ifndef EXAMPLES_CLI_H
+#define EXAMPLES_CLI_H
+
+#include <co/co.h>
+#include <sock/sock.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- The command line ---------------------------------------------------- */
+
+typedef enum cli_kind {
+  CLI_STRING,  /* --flag VALUE: *(const char **)value = VALUE */
+  CLI_NUMBER,  /* --flag N: *(unsigned long *)value = N, min <= N <= max */
+  CLI_SWITCH   /* --flag: *(int *)value = 1 */
+} cli_kind_t;
+
+typedef struct cli_flag {
+  const char   *name;      /* "--port" */
+  cli_kind_t    kind;
+  const char   *metavar;   /* "P" in "--port P" (NULL for a switch) */
+  const char   *help;      /* one line; say the default */
+  void         *value;     /* where the value goes (see cli_kind_t) */
+  unsigned long min, max;  /* the range of a CLI_NUMBER */
+} cli_flag_t;
+
+static const char *cli__program = "example";  /* for messages */
+
+static inline void cli__usage(FILE *to, const char *summary, const cli_flag_t *flags, size_t count)
+{
+  size_t i;
+  fprintf(to, "usage: %s [flags]\n%s\n\nflags:\n", cli__program, summary);
+  for (i = 0; i < count; i++) {
+    char left[64];
+    snprintf(left, sizeof left, "%s%s%s", flags[i].name, flags[i].metavar ? " " : "",
+             flags[i].metavar ? flags[i].metavar : "");
+    fprintf(to, "  %-22s %s\n", left, flags[i].help);
+  }
+  fprintf(to, "  %-22s %s\n", "--help", "print this help and exit");
+}
+
+/* Prints `message` and the usage on stderr, and exits with status 2. */
+static inline void cli__fail(const char *message, const char *arg, const char *summary,
+                      const cli_flag_t *flags, size_t count)
+{
+  fprintf(stderr, "%s: %s%s\n", cli__program, message, arg);
+  cli__usage(stderr, summary, flags, count);
+  exit(2);
+}
+
+/* Parses argv against `flags` (count entries), filling their values; values
+ * not given keep what the caller stored before (the defaults). `program`
+ * names the program in messages; `summary` is one or two lines saying what
+ * it does. Returns only if every argument was understood. */
+static inline void cli_parse(int argc, char **argv, const char *program, const char *summary,
+                      const cli_flag_t *flags, size_t count)
+{
+  int i;
+  size_t f;
+  cli__program = program;
+  for (i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      cli__usage(stdout, summary, flags, count);
+      exit(0);
+    }
+    for (f = 0; f < count && strcmp(arg, flags[f].name) != 0; f++) {
+    }
+    if (f == count)
+      cli__fail("unknown flag ", arg, summary, flags, count);
+    if (flags[f].kind == CLI_SWITCH) {
+      *(int *)flags[f].value = 1;
+      continue;
+    }
+    if (i + 1 >= argc)
+      cli__fail("a value is missing after ", arg, summary, flags, count);
+    arg = argv[++i];
+    if (flags[f].kind == CLI_STRING) {
+      *(const char **)flags[f].value = arg;
+    } else {
+      char *end;
+      unsigned long n = strtoul(arg, &end, 10);
+      if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || n < flags[f].min ||
+          n > flags[f].max) {
+        char why[96];
+        snprintf(why, sizeof why, "%s wants a number from %lu to %lu, not ", flags[f].name,
+                 flags[f].min, flags[f].max);
+        cli__fail(why, arg, summary, flags, count);
+      }
+      *(unsigned long *)flags[f].value = n;
+    }
+  }
+}
+
+/* ---- The stop signal ------------------------------------------------------- */
+
+static HANDLE cli__stop;     /* manual-reset: stop requested */
+static HANDLE cli__exited;   /* set by cli_stop_exiting(): main is done */
+
+static inline BOOL WINAPI cli__on_console(DWORD type)
+{
+  SetEvent(cli__stop);
+  /* For a closing console the process ends when this handler returns: give
+   * main a few seconds to shut down cleanly first. */
+  if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT || type == CTRL_SHUTDOWN_EVENT)
+    WaitForSingleObject(cli__exited, 5000);
+  return TRUE;  /* handled: do not let the default handler kill us */
+}
+
+static inline DWORD WINAPI cli__watch_stdin(LPVOID arg)
+{
+  char buf[256];
+  DWORD n;
+  /* Whatever arrives is ignored; end of file (or an error) means stop. */
+  while (ReadFile((HANDLE)arg, buf, sizeof buf, &n, NULL) && n > 0) {
+  }
+  SetEvent(cli__stop);
+  return 0;
+}
+
+/* Creates the stop event and installs the console handler; with
+ * `watch_stdin`, a small thread also sets the event at end of stdin (a
+ * program run detached, `... </dev/null &`, wants --no-stdin). Returns 0 if
+ * the event could not be created. */
+static inline int cli_stop_init(int watch_stdin)
+{
+  HANDLE in;
+  cli__stop = CreateEventW(NULL, TRUE, FALSE, NULL);
+  cli__exited = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (cli__stop == NULL || cli__exited == NULL)
+    return 0;
+  SetConsoleCtrlHandler(cli__on_console, TRUE);
+  in = GetStdHandle(STD_INPUT_HANDLE);
+  if (watch_stdin && in != NULL && in != INVALID_HANDLE_VALUE) {
+    HANDLE t = CreateThread(NULL, 0, cli__watch_stdin, in, 0, NULL);
+    if (t != NULL)
+      CloseHandle(t);
+  }
+  return 1;
+}
+
+/* Waits until stop is requested (ms: INFINITE, or a timeout). Returns 1 if
+ * it was, 0 on timeout. */
+static inline int cli_wait_stop(DWORD ms)
+{
+  return WaitForSingleObject(cli__stop, ms) == WAIT_OBJECT_0;
+}
+
+/* Requests stop from inside the program (a client that finished, say). */
+static inline void cli_request_stop(void) { SetEvent(cli__stop); }
+
+/* The stop event itself, to wait on it together with others. */
+static inline HANDLE cli_stop_event(void) { return cli__stop; }
+
+/* Call last, just before main returns: a console-close handler waiting for
+ * the shutdown may let the process end now. */
+static inline void cli_stop_exiting(void)
+{
+  if (cli__exited != NULL)
+    SetEvent(cli__exited);
+}
+
+/* ---- Output --------------------------------------------------------------- */
+
+/* Prints the first line, "listening on H:P" with the listener's real
+ * address and port, and flushes it: whoever started us reads the port there. */
+static inline void cli_print_listening(sock_t *listener)
+{
+  sock_addr_t where;
+  char text[80];
+  if (sock_local_addr(listener, &where) != CO_OK)
+    snprintf(text, sizeof text, "?:0");
+  else
+    sock_addr_format(&where, text, sizeof text);
+  printf("listening on %s\n", text);
+  fflush(stdout);
+}
+
+/* One line on stderr: "program: what: text (CO_NAME, win32 N)". `what` says
+ * which connection and which step ("127.0.0.1:5000: receive"). */
+static inline void cli_log_error(const char *what, int error, unsigned long win32_error)
+{
+  fprintf(stderr, "%s: %s: %s (%s, win32 %lu)\n", cli__program, what, co_strerror(error),
+          co_errname(error), win32_error);
+}
+
+/* The same for what an operation record holds after its await. */
+static inline void cli_log_op(const char *what, const sock_op_t *op)
+{
+  cli_log_error(what, op->error, op->win32_error);
+}
+
+/* ---- Live tasks: cancel them all on stop ------------------------------------ */
+/*
+ * A program that spawns one task (or a few) per connection keeps them in a
+ * cli_group_t, so that on stop it can cancel every one and wait until each
+ * has run its own cleanup (closed its sockets, freed its struct). The entry
+ * (a connection's struct) embeds a cli_link_t; the group's `cancel` function
+ * gets the link back and cancels the entry's task(s) (sock_task_cancel).
+ *
+ *   accept loop:  if (!cli_group_add(&g, &c->link)) { refuse } else sock_spawn(...)
+ *   done hook:    cli_group_remove(&g, &c->link); free(c);
+ *   on stop:      end the accept loop first, then cli_group_cancel_all(&g)
+ *                 and cli_group_wait_empty(&g, ms).
+ *
+ * The order on stop matters: cancel_all must not race with an add whose task
+ * is not spawned yet, so the task that adds (the accept loop) ends first.
+ */
+typedef struct cli_link {
+  struct cli_link *prev, *next;
+} cli_link_t;
+
+typedef struct cli_group {
+  SRWLOCK       lock;     /* guards the list and `closed` */
+  cli_link_t   *head;
+  volatile LONG count;    /* entries in the list */
+  int           closed;   /* cancel_all ran: adds are refused */
+  HANDLE        empty;    /* manual-reset: set while count is 0 */
+  void        (*cancel)(cli_link_t *link);  /* cancels one entry's tasks */
+} cli_group_t;
+
+static inline int cli_group_init(cli_group_t *g, void (*cancel)(cli_link_t *link))
+{
+  InitializeSRWLock(&g->lock);
+  g->head = NULL;
+  g->count = 0;
+  g->closed = 0;
+  g->cancel = cancel;
+  g->empty = CreateEventW(NULL, TRUE, TRUE, NULL);
+  return g->empty != NULL;
+}
+
+/* Adds an entry; returns 0 (and adds nothing) once the group is closed. */
+static inline int cli_group_add(cli_group_t *g, cli_link_t *link)
+{
+  int ok;
+  AcquireSRWLockExclusive(&g->lock);
+  ok = !g->closed;
+  if (ok) {
+    link->prev = NULL;
+    link->next = g->head;
+    if (g->head != NULL)
+      g->head->prev = link;
+    g->head = link;
+    if (InterlockedIncrement(&g->count) == 1)
+      ResetEvent(g->empty);
+  }
+  ReleaseSRWLockExclusive(&g->lock);
+  return ok;
+}
+
+/* Removes an entry (from its task's completion hook, before freeing it). */
+static inline void cli_group_remove(cli_group_t *g, cli_link_t *link)
+{
+  AcquireSRWLockExclusive(&g->lock);
+  if (link->prev != NULL)
+    link->prev->next = link->next;
+  else
+    g->head = link->next;
+  if (link->next != NULL)
+    link->next->prev = link->prev;
+  if (InterlockedDecrement(&g->count) == 0)
+    SetEvent(g->empty);
+  ReleaseSRWLockExclusive(&g->lock);
+}
+
+/* Closes the group and cancels every entry. An entry stays allocated while
+ * we hold the lock (its hook removes it under the lock before freeing), and
+ * sock_task_cancel never runs the task inline, so this cannot deadlock. */
+static inline void cli_group_cancel_all(cli_group_t *g)
+{
+  cli_link_t *l;
+  AcquireSRWLockExclusive(&g->lock);
+  g->closed = 1;
+  for (l = g->head; l != NULL; l = l->next)
+    g->cancel(l);
+  ReleaseSRWLockExclusive(&g->lock);
+}
+
+/* Waits until every entry has been removed. Returns 1, or 0 after `ms`. */
+static inline int cli_group_wait_empty(cli_group_t *g, DWORD ms)
+{
+  return WaitForSingleObject(g->empty, ms) == WAIT_OBJECT_0;
+}
+
+/* Polls the runtime's counters until all are zero or `ms` passed (a socket
+ * is freed a moment after its last completion ran). Returns 1 if they
+ * reached zero; *last gets the last snapshot. */
+static inline int cli_wait_counters_zero(sock_runtime_t *rt, DWORD ms, sock_counters_t *last)
+{
+  DWORD start = GetTickCount();
+  for (;;) {
+    sock_runtime_counters(rt, last);
+    if (last->sockets == 0 && last->tasks == 0 && last->pending_ops == 0)
+      return 1;
+    if (GetTickCount() - start >= ms)
+      return 0;
+    Sleep(5);
+  }
+}
+
+#endif /* EXAMPLES_CLI_H */

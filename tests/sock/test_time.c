@@ -295,6 +295,86 @@ START_TEST(deadline_versus_socket_data_race_1000_times)
 }
 END_TEST
 
+/* ---- a deadline reaches every kind of await ------------------------------------ */
+
+typedef struct {
+  co_task_t     task;
+  sock_reader_t reader;
+  sock_op_t     op;
+  char          line[64];
+} line_child_t;
+
+static co_state_t line_child_step(co_task_t *t)
+{
+  line_child_t *c = (line_child_t *)t;
+  CO_BEGIN(t);
+  CO_AWAIT(t, sock_read_line_start(&c->op, &c->reader, t));
+  CO_EXIT(t, c->op.error);
+  CO_END(t);
+}
+
+typedef struct {
+  test_task_t   tt;
+  sock_t       *listener, *sock;
+  sock_op_t     op;
+  sock_accept_t acc;
+  line_child_t  child;
+  char         *big;
+  int           accept_error, child_status, send_error;
+  unsigned long sent;
+} bounded_t;
+
+enum { BIG = 64 * 1024 * 1024 };
+
+/* An accept nobody connects to, a child task reading a line that never
+ * comes, and a send-all into a peer that never reads: each ends with
+ * CO_ETIMEDOUT when its deadline passes. */
+static co_state_t bounded_step(co_task_t *t)
+{
+  bounded_t *b = (bounded_t *)t;
+  CO_BEGIN(t);
+  sock_deadline_set(&b->tt.st, 100);
+  CO_AWAIT(t, sock_accept_start(&b->op, b->listener, &b->acc, t));
+  b->accept_error = b->op.error;
+
+  sock_deadline_set(&b->tt.st, 100);
+  sock_reader_init(&b->child.reader, b->sock, b->child.line, sizeof b->child.line);
+  CO_CALL(t, &b->child.task, line_child_step);
+  b->child_status = co_status(&b->child.task);
+
+  sock_deadline_set(&b->tt.st, 300);
+  CO_AWAIT(t, sock_send_all_start(&b->op, b->sock, b->big, BIG, t));
+  b->send_error = b->op.error;
+  b->sent = b->op.bytes;
+  sock_deadline_clear(&b->tt.st);
+  sock_close(b->sock);
+  CO_END(t);
+}
+
+START_TEST(deadline_bounds_accept_child_and_send)
+{
+  static bounded_t b;
+  sock_runtime_t *rt = test_runtime_start();
+  SOCKET raw;
+  memset(&b, 0, sizeof b);
+  b.big = calloc(1, BIG);
+  ck_assert_ptr_nonnull(b.big);
+  b.sock = test_pair(rt, &raw);
+  ck_assert_int_eq(sock_listen(rt, "127.0.0.1", 0, 4, &b.listener), CO_OK);
+  test_spawn(rt, &b.tt, bounded_step);
+  test_wait(&b.tt, TEST_WAIT_MS);
+  ck_assert_str_eq(co_errname(b.accept_error), "CO_ETIMEDOUT");
+  ck_assert_str_eq(co_errname(b.child_status), "CO_ETIMEDOUT");
+  ck_assert_str_eq(co_errname(b.send_error), "CO_ETIMEDOUT");
+  ck_assert_msg(b.sent < BIG, "sent %lu of %d", b.sent, BIG);
+  sock_close(b.listener);
+  closesocket(raw);
+  test_wait_counters(rt, 0, 0, 0, 5000);
+  test_runtime_stop(rt);
+  free(b.big);
+}
+END_TEST
+
 Suite *cosock_test_suite(void)
 {
   Suite *s = suite_create("sock_time");
@@ -310,6 +390,10 @@ Suite *cosock_test_suite(void)
 
   tc = tcase_create("sleep_and_deadline_on_sleep");
   tcase_add_test(tc, sleep_waits_and_a_deadline_cuts_it_short);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("deadline_bounds_accept_child_and_send");
+  tcase_add_test(tc, deadline_bounds_accept_child_and_send);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("deadline_race_channel");

@@ -150,8 +150,9 @@ typedef struct sock_task {
 } sock_task_t;
 
 /* Initialises `task` with `step`, counts it, and runs its first step on the
- * calling thread. `on_done` runs exactly once when the task finishes, after
- * the runtime stopped counting it; it may free the task. */
+ * calling thread. `on_done` runs exactly once when the task finishes, on the
+ * thread that ran its last step; it may free the task. The runtime counts
+ * the task until its hook has returned. */
 void sock_spawn(sock_runtime_t *rt, sock_task_t *task, co_step_fn step, co_done_fn on_done);
 
 /* Cancels a task from any thread: the await it is parked in ends with
@@ -176,6 +177,15 @@ void sock_task_cancel(sock_task_t *task);
  * CO_ETIMEDOUT, and resumes once. Returns CO_OK or CO_ENOMEM. */
 int sock_deadline_set(sock_task_t *task, unsigned ms);
 void sock_deadline_clear(sock_task_t *task);
+
+/* The stop of a server: cancels every live task of the runtime (as
+ * sock_task_cancel on each; tasks spawned later are not affected). */
+void sock_runtime_cancel_all(sock_runtime_t *rt);
+
+/* Waits until the runtime counts no live task, or `ms` milliseconds passed.
+ * Returns 1 when every task has finished (their hooks have run), else 0.
+ * Call it from a thread that is not a pool thread of this runtime. */
+int sock_runtime_wait_tasks(sock_runtime_t *rt, unsigned ms);
 
 /* Writes one line per live task ("task 0x...: waiting, parked at
  * echo.c:42") to `out` (a FILE *): the stackless thread dump. */

@@ -158,12 +158,35 @@ void sock_task_cancel(sock_task_t *st)
   ReleaseSRWLockExclusive(&st->lock);
 }
 
-/* Shutdown: every live task is cancelled (lists first, then each task). */
-void sock__cancel_everything(sock_runtime_t *rt)
+void sock_runtime_cancel_all(sock_runtime_t *rt)
 {
-  AcquireSRWLockExclusive(&rt->lock);
+  AcquireSRWLockExclusive(&rt->lock);  /* the list first, then each task */
   for (sock_task_t *st = rt->tasks; st != NULL; st = st->next)
     sock_task_cancel(st);
+  ReleaseSRWLockExclusive(&rt->lock);
+}
+
+int sock_runtime_wait_tasks(sock_runtime_t *rt, unsigned ms)
+{
+  ULONGLONG end = sock__now_ms() + ms;
+  int none_left;
+  AcquireSRWLockExclusive(&rt->idle_lock);
+  for (;;) {
+    ULONGLONG now = sock__now_ms();
+    none_left = rt->n_tasks == 0;
+    if (none_left || now >= end)
+      break;
+    SleepConditionVariableSRW(&rt->idle, &rt->idle_lock, (DWORD)(end - now), 0);
+  }
+  ReleaseSRWLockExclusive(&rt->idle_lock);
+  return none_left;
+}
+
+/* Shutdown: every live task is cancelled, every socket's IO too. */
+void sock__cancel_everything(sock_runtime_t *rt)
+{
+  sock_runtime_cancel_all(rt);
+  AcquireSRWLockExclusive(&rt->lock);
   for (sock_t *s = rt->sockets; s != NULL; s = s->next)
     if (s->handle != INVALID_SOCKET)
       CancelIoEx((HANDLE)s->handle, NULL);
@@ -321,9 +344,14 @@ static void sock__task_done(co_task_t *task)
   if (st->next != NULL)
     st->next->prev = st->prev;
   ReleaseSRWLockExclusive(&rt->lock);
-  InterlockedDecrement(&rt->n_tasks);
   if (on_done != NULL)
-    on_done(task);  /* last: it may free the task */
+    on_done(task);  /* it may free the task */
+  /* Counted until the hook has run, so a wait for no tasks sees it done. */
+  if (InterlockedDecrement(&rt->n_tasks) == 0) {
+    AcquireSRWLockExclusive(&rt->idle_lock);
+    WakeAllConditionVariable(&rt->idle);
+    ReleaseSRWLockExclusive(&rt->idle_lock);
+  }
 }
 
 void sock_spawn(sock_runtime_t *rt, sock_task_t *st, co_step_fn step, co_done_fn on_done)

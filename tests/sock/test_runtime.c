@@ -141,6 +141,48 @@ START_TEST(dump_lists_live_tasks_and_where_they_wait)
 }
 END_TEST
 
+/* ---- stopping every task ----------------------------------------------------------- */
+
+static volatile LONG stopped_hooks;
+
+typedef struct {
+  sock_task_t st;
+  sock_op_t   op;
+} napper_t;
+
+static co_state_t napper_step(co_task_t *t)
+{
+  napper_t *n = (napper_t *)t;
+  CO_BEGIN(t);
+  CO_AWAIT(t, sock_sleep_start(&n->op, 60000, t));
+  CO_END(t);
+}
+
+static void napper_done(co_task_t *t)
+{
+  (void)t;
+  InterlockedIncrement(&stopped_hooks);
+}
+
+/* A server's stop: sock_runtime_cancel_all wakes every parked task, and
+ * sock_runtime_wait_tasks returns once all have finished (hooks included);
+ * while they are parked it times out and says so. */
+START_TEST(cancel_all_then_wait_for_every_task)
+{
+  static napper_t nappers[10];
+  sock_runtime_t *rt = test_runtime_start();
+  stopped_hooks = 0;
+  for (int i = 0; i < 10; i++)
+    sock_spawn(rt, &nappers[i].st, napper_step, napper_done);
+  ck_assert_int_eq(sock_runtime_wait_tasks(rt, 50), 0);
+  sock_runtime_cancel_all(rt);
+  ck_assert_int_eq(sock_runtime_wait_tasks(rt, TEST_WAIT_MS), 1);
+  ck_assert_int_eq(stopped_hooks, 10);
+  test_wait_counters(rt, 0, 0, 0, 5000);
+  test_runtime_stop(rt);
+}
+END_TEST
+
 Suite *cosock_test_suite(void)
 {
   Suite *s = suite_create("sock_runtime");
@@ -152,6 +194,10 @@ Suite *cosock_test_suite(void)
 
   tc = tcase_create("bad_arguments_are_refused");
   tcase_add_test(tc, bad_arguments_are_refused_clearly);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("cancel_all_then_wait_for_every_task");
+  tcase_add_test(tc, cancel_all_then_wait_for_every_task);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("dump_lists_live_tasks");

@@ -19,8 +19,9 @@
  *     request begins;
  *   - at most --max-connections connections are served at once: the accept
  *     loop takes a permit from a semaphore (sock_sem_t) *before* accepting,
- *     so connections beyond the cap wait in the kernel's listen backlog,
- *     costing us nothing, and are served as permits come back. (We chose
+ *     so connections beyond the cap wait unserved (in the listen backlog, or
+ *     completed by one of the AcceptEx calls the listener keeps posted),
+ *     costing us no task and no buffer, and are served as permits come back. (We chose
  *     waiting over answering 503: it needs no extra work per refused
  *     connection, and a client's connect timeout already bounds the wait.)
  *   - CO_CALL splits the connection into steps (read the head, read the

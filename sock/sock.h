@@ -179,7 +179,9 @@ int sock_deadline_set(sock_task_t *task, unsigned ms);
 void sock_deadline_clear(sock_task_t *task);
 
 /* The stop of a server: cancels every live task of the runtime (as
- * sock_task_cancel on each; tasks spawned later are not affected). */
+ * sock_task_cancel on each), and every task spawned from now on starts
+ * cancelled (it may clean up but not wait), so an accept loop that spawns a
+ * connection while the stop is under way cannot leave a task behind. */
 void sock_runtime_cancel_all(sock_runtime_t *rt);
 
 /* Waits until the runtime counts no live task, or `ms` milliseconds passed.

@@ -88,6 +88,7 @@ struct sock_runtime {
   volatile LONG       n_tasks;
   volatile LONG       n_pending;
   volatile LONG       shutting_down;
+  int                 cancel_new;   /* sock_runtime_cancel_all ran: spawn cancelled */
   unsigned            accepts_posted;
   LPFN_ACCEPTEX             accept_ex;   /* Winsock extension functions */
   LPFN_CONNECTEX            connect_ex;

@@ -161,6 +161,7 @@ void sock_task_cancel(sock_task_t *st)
 void sock_runtime_cancel_all(sock_runtime_t *rt)
 {
   AcquireSRWLockExclusive(&rt->lock);  /* the list first, then each task */
+  rt->cancel_new = 1;
   for (sock_task_t *st = rt->tasks; st != NULL; st = st->next)
     sock_task_cancel(st);
   ReleaseSRWLockExclusive(&rt->lock);
@@ -370,7 +371,7 @@ void sock_spawn(sock_runtime_t *rt, sock_task_t *st, co_step_fn step, co_done_fn
   if (rt->tasks != NULL)
     rt->tasks->prev = st;
   rt->tasks = st;
-  if (rt->shutting_down)
+  if (rt->shutting_down || rt->cancel_new)
     st->cancelled = 1;  /* it may clean up, but not wait any more */
   ReleaseSRWLockExclusive(&rt->lock);
   InterlockedIncrement(&rt->n_tasks);

@@ -166,7 +166,8 @@ static void napper_done(co_task_t *t)
 
 /* A server's stop: sock_runtime_cancel_all wakes every parked task, and
  * sock_runtime_wait_tasks returns once all have finished (hooks included);
- * while they are parked it times out and says so. */
+ * while they are parked it times out and says so. Tasks spawned after the
+ * stop start cancelled. */
 START_TEST(cancel_all_then_wait_for_every_task)
 {
   static napper_t nappers[10];
@@ -178,6 +179,11 @@ START_TEST(cancel_all_then_wait_for_every_task)
   sock_runtime_cancel_all(rt);
   ck_assert_int_eq(sock_runtime_wait_tasks(rt, TEST_WAIT_MS), 1);
   ck_assert_int_eq(stopped_hooks, 10);
+  /* A task spawned after the stop starts cancelled: its first wait fails. */
+  sock_spawn(rt, &nappers[0].st, napper_step, napper_done);
+  ck_assert_int_eq(sock_runtime_wait_tasks(rt, TEST_WAIT_MS), 1);
+  ck_assert_int_eq(stopped_hooks, 11);
+  ck_assert_str_eq(co_errname(nappers[0].op.error), "CO_ECANCELED");
   test_wait_counters(rt, 0, 0, 0, 5000);
   test_runtime_stop(rt);
 }

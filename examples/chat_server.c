@@ -105,8 +105,7 @@ typedef struct writer {
 struct client {
   reader_t      reader;   /* the task that reads this client's lines */
   writer_t      writer;   /* the task that sends it what others said */
-  cli_link_t    link;     /* in the list of live clients (for stop) */
-  client_t     *prev, *next;  /* in the room, under room.lock */
+  client_t     *prev, *next;  /* in the room, under room.lock (for broadcast only) */
   int           in_room;
   sock_t       *sock;     /* owned by the two tasks together: closed by the last */
   sock_chan_t   queue;    /* messages for this client: msg_t pointers */
@@ -120,7 +119,6 @@ struct client {
 
 static struct {
   sock_runtime_t *rt;
-  cli_group_t     clients;  /* live clients (for stop) */
   volatile LONG   joined;   /* numbers the users */
   volatile LONG   drops;
 } g;
@@ -318,7 +316,6 @@ static void client_release(client_t *c)
   if (InterlockedDecrement(&c->tasks_left) > 0)
     return;
   sock_close(c->sock);  /* neither task can use it any more */
-  cli_group_remove(&g.clients, &c->link);
   free(c->slots);
   free(c->line_buf);
   free(c);
@@ -326,14 +323,6 @@ static void client_release(client_t *c)
 
 static void reader_done(co_task_t *t) { client_release(((reader_t *)t)->c); }
 static void writer_done(co_task_t *t) { client_release(((writer_t *)t)->c); }
-
-/* What cli_group_cancel_all does to each client on stop. */
-static void client_cancel(cli_link_t *link)
-{
-  client_t *c = (client_t *)((char *)link - offsetof(client_t, link));
-  sock_task_cancel(&c->reader.task);
-  sock_task_cancel(&c->writer.task);
-}
 
 /* A new client with both its buffers, or NULL (out of memory). */
 static client_t *client_new(const sock_accept_t *acc)
@@ -367,7 +356,6 @@ typedef struct server {
   sock_t       *listener;  /* owned by this task: it closes it when it ends */
   sock_op_t     op;
   sock_accept_t acc;       /* what the accept delivers */
-  HANDLE        finished;  /* set by the completion hook: main waits on it */
 } server_t;
 
 static server_t server;    /* static: a pending accept points into it */
@@ -391,23 +379,15 @@ static co_state_t server_step(co_task_t *t)
       sock_close(s->acc.sock);
       continue;
     }
-    if (!cli_group_add(&g.clients, &c->link)) {  /* stopping */
-      sock_close(c->sock);
-      free(c->slots);
-      free(c->line_buf);
-      free(c);
-      continue;
-    }
     /* The writer first, so it is waiting on the queue when the reader joins
-     * the room and queues the welcome. */
+     * the room and queues the welcome. (During a stop both start cancelled:
+     * each ends at its first await, and the last one frees the client.) */
     sock_spawn(g.rt, &c->writer.task, writer_step, writer_done);
     sock_spawn(g.rt, &c->reader.task, reader_step, reader_done);
   }
   sock_close(s->listener);
   CO_END(t);
 }
-
-static void server_done(co_task_t *t) { SetEvent(((server_t *)t)->finished); }
 
 /* ---- main -------------------------------------------------------------------------- */
 
@@ -439,7 +419,7 @@ int main(int argc, char **argv)
             "A line-based chat room: every line a client sends goes to every other client.\n"
             "Clients that fall behind are dropped. Stops on Ctrl+C or end of stdin.",
             flags, sizeof flags / sizeof flags[0]);
-  if (!cli_stop_init(!no_stdin) || !cli_group_init(&g.clients, client_cancel)) {
+  if (!cli_stop_init(!no_stdin)) {
     fprintf(stderr, "chat_server: cannot create events (error %lu)\n", GetLastError());
     return 1;
   }
@@ -459,17 +439,17 @@ int main(int argc, char **argv)
   }
   cli_print_listening(server.listener);
 
-  server.finished = CreateEventW(NULL, TRUE, FALSE, NULL);
-  sock_spawn(g.rt, &server.task, server_step, server_done);
+  sock_spawn(g.rt, &server.task, server_step, NULL);
 
   cli_wait_stop(INFINITE);
 
-  /* Stop, in order: no new clients, then cancel both tasks of every client;
-   * each leaves the room, releases its messages, and the last frees it. */
-  sock_task_cancel(&server.task);
-  WaitForSingleObject(server.finished, 10000);
-  cli_group_cancel_all(&g.clients);
-  clean = cli_group_wait_empty(&g.clients, 10000);
+  /* Stop: the runtime cancels every live task, the accept loop (which
+   * closes its listener) and both tasks of every client; each leaves the
+   * room, releases its messages, and the last of a client's two frees it.
+   * Tasks the accept loop spawns meanwhile start cancelled. The room's list
+   * is only for broadcasting: the stop does not need it. */
+  sock_runtime_cancel_all(g.rt);
+  clean = sock_runtime_wait_tasks(g.rt, 10000);
   clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
   if (cfg.verbose || !clean)
     fprintf(stderr,
@@ -478,7 +458,6 @@ int main(int argc, char **argv)
             (long)g.joined, (long)g.drops, counters.sockets, counters.tasks,
             counters.pending_ops);
   sock_runtime_shutdown(g.rt);
-  CloseHandle(server.finished);
   cli_stop_exiting();
   return clean ? 0 : 1;
 }

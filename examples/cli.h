@@ -1,7 +1,7 @@
 /*
  * examples/cli.h - what every example program shares: its command line, its
- * "stop" signal, its first line, its error log, and the list of live
- * connections it cancels when it stops.
+ * "stop" signal, its first line, its error log, and the check that the
+ * runtime's counters are back at zero after a stop.
  *
  * Header-only (static functions), so each example stays one .c file plus
  * this. It uses only <co/co.h>, <sock/sock.h> and the C and Win32 headers.
@@ -19,9 +19,15 @@
  *                  port (port 0 picks a free one) and flushes it.
  *   Error log      cli_log_error() writes one line to stderr with the error's
  *                  text (co_strerror), its name and the raw Win32 code.
- *   Live tasks     cli_group_t: the program's list of live connections, so that
- *                  on stop it can cancel them and wait until each has cleaned
- *                  up after itself (see the cleanup idiom in sock/sock.h).
+ *   Counters       cli_wait_counters_zero() polls the runtime's counters until
+ *                  every socket, task and pending operation is gone.
+ *
+ * A program keeps no list of its live tasks for its stop: the runtime knows
+ * them all. On stop it calls sock_runtime_cancel_all() (every live task, and
+ * every task spawned afterwards, is cancelled and runs its own cleanup: see
+ * the cleanup idiom in sock/sock.h), sock_runtime_wait_tasks() (until every
+ * task's completion hook has run), then cli_wait_counters_zero(), then
+ * sock_runtime_shutdown().
  */
 #ifndef EXAMPLES_CLI_H
 #define EXAMPLES_CLI_H
@@ -216,98 +222,7 @@ static inline void cli_log_op(const char *what, const sock_op_t *op)
   cli_log_error(what, op->error, op->win32_error);
 }
 
-/* ---- Live tasks: cancel them all on stop ------------------------------------ */
-/*
- * A program that spawns one task (or a few) per connection keeps them in a
- * cli_group_t, so that on stop it can cancel every one and wait until each
- * has run its own cleanup (closed its sockets, freed its struct). The entry
- * (a connection's struct) embeds a cli_link_t; the group's `cancel` function
- * gets the link back and cancels the entry's task(s) (sock_task_cancel).
- *
- *   accept loop:  if (!cli_group_add(&g, &c->link)) { refuse } else sock_spawn(...)
- *   done hook:    cli_group_remove(&g, &c->link); free(c);
- *   on stop:      end the accept loop first, then cli_group_cancel_all(&g)
- *                 and cli_group_wait_empty(&g, ms).
- *
- * The order on stop matters: cancel_all must not race with an add whose task
- * is not spawned yet, so the task that adds (the accept loop) ends first.
- */
-typedef struct cli_link {
-  struct cli_link *prev, *next;
-} cli_link_t;
-
-typedef struct cli_group {
-  SRWLOCK       lock;     /* guards the list and `closed` */
-  cli_link_t   *head;
-  volatile LONG count;    /* entries in the list */
-  int           closed;   /* cancel_all ran: adds are refused */
-  HANDLE        empty;    /* manual-reset: set while count is 0 */
-  void        (*cancel)(cli_link_t *link);  /* cancels one entry's tasks */
-} cli_group_t;
-
-static inline int cli_group_init(cli_group_t *g, void (*cancel)(cli_link_t *link))
-{
-  InitializeSRWLock(&g->lock);
-  g->head = NULL;
-  g->count = 0;
-  g->closed = 0;
-  g->cancel = cancel;
-  g->empty = CreateEventW(NULL, TRUE, TRUE, NULL);
-  return g->empty != NULL;
-}
-
-/* Adds an entry; returns 0 (and adds nothing) once the group is closed. */
-static inline int cli_group_add(cli_group_t *g, cli_link_t *link)
-{
-  int ok;
-  AcquireSRWLockExclusive(&g->lock);
-  ok = !g->closed;
-  if (ok) {
-    link->prev = NULL;
-    link->next = g->head;
-    if (g->head != NULL)
-      g->head->prev = link;
-    g->head = link;
-    if (InterlockedIncrement(&g->count) == 1)
-      ResetEvent(g->empty);
-  }
-  ReleaseSRWLockExclusive(&g->lock);
-  return ok;
-}
-
-/* Removes an entry (from its task's completion hook, before freeing it). */
-static inline void cli_group_remove(cli_group_t *g, cli_link_t *link)
-{
-  AcquireSRWLockExclusive(&g->lock);
-  if (link->prev != NULL)
-    link->prev->next = link->next;
-  else
-    g->head = link->next;
-  if (link->next != NULL)
-    link->next->prev = link->prev;
-  if (InterlockedDecrement(&g->count) == 0)
-    SetEvent(g->empty);
-  ReleaseSRWLockExclusive(&g->lock);
-}
-
-/* Closes the group and cancels every entry. An entry stays allocated while
- * we hold the lock (its hook removes it under the lock before freeing), and
- * sock_task_cancel never runs the task inline, so this cannot deadlock. */
-static inline void cli_group_cancel_all(cli_group_t *g)
-{
-  cli_link_t *l;
-  AcquireSRWLockExclusive(&g->lock);
-  g->closed = 1;
-  for (l = g->head; l != NULL; l = l->next)
-    g->cancel(l);
-  ReleaseSRWLockExclusive(&g->lock);
-}
-
-/* Waits until every entry has been removed. Returns 1, or 0 after `ms`. */
-static inline int cli_group_wait_empty(cli_group_t *g, DWORD ms)
-{
-  return WaitForSingleObject(g->empty, ms) == WAIT_OBJECT_0;
-}
+/* ---- After a stop ------------------------------------------------------------ */
 
 /* Polls the runtime's counters until all are zero or `ms` passed (a socket
  * is freed a moment after its last completion ran). Returns 1 if they

@@ -29,8 +29,7 @@
 /* ---- One connection ------------------------------------------------------ */
 
 typedef struct client {
-  sock_task_t    task;     /* first: the runtime's part */
-  cli_link_t     link;     /* in the list of live clients (Ctrl+C cancels them) */
+  sock_task_t    task;     /* first: the runtime's part (Ctrl+C cancels it) */
   unsigned long  id;       /* which connection: part of the pattern */
   unsigned long  message;  /* which message: a loop counter survives awaits here */
   sock_t        *sock;
@@ -44,7 +43,6 @@ static struct {
   sock_runtime_t *rt;
   const char     *host;
   unsigned long   port, connections, messages, size, timeout_ms;
-  cli_group_t     clients;
   volatile LONG   running;       /* clients not finished */
   volatile LONG   failed;        /* clients that ended with an error */
   volatile LONG64 round_trips;   /* verified round trips, all clients */
@@ -108,16 +106,10 @@ static void client_done(co_task_t *t)
   client_t *c = (client_t *)t;
   if (c->error != CO_OK)
     InterlockedIncrement(&g.failed);
-  cli_group_remove(&g.clients, &c->link);
   free(c->out);
   free(c);
   if (InterlockedDecrement(&g.running) == 0)
     SetEvent(g.all_done);
-}
-
-static void client_cancel(cli_link_t *link)
-{
-  sock_task_cancel(&((client_t *)((char *)link - offsetof(client_t, link)))->task);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -155,7 +147,7 @@ int main(int argc, char **argv)
     return 2;
   }
   g.all_done = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (g.all_done == NULL || !cli_stop_init(0) || !cli_group_init(&g.clients, client_cancel)) {
+  if (g.all_done == NULL || !cli_stop_init(0)) {
     fprintf(stderr, "echo_client: cannot create events (error %lu)\n", GetLastError());
     return 1;
   }
@@ -181,21 +173,21 @@ int main(int argc, char **argv)
     c->id = id;
     c->out = bufs;
     c->in = bufs + g.size;
-    cli_group_add(&g.clients, &c->link);
     InterlockedIncrement(&g.running);
     sock_spawn(g.rt, &c->task, client_step, client_done);
   }
   if (InterlockedDecrement(&g.running) == 0)
     SetEvent(g.all_done);
 
-  /* Wait for every client, or Ctrl+C (which cancels them all). */
+  /* Wait for every client, or Ctrl+C: then the runtime cancels every live
+   * client task, and we wait until each has run its completion hook. */
   waits[0] = g.all_done;
   waits[1] = cli_stop_event();
   if (WaitForMultipleObjects(2, waits, FALSE, INFINITE) != WAIT_OBJECT_0) {
     fprintf(stderr, "echo_client: interrupted, cancelling\n");
     InterlockedIncrement(&g.failed);
-    cli_group_cancel_all(&g.clients);
-    WaitForSingleObject(g.all_done, 10000);
+    sock_runtime_cancel_all(g.rt);
+    sock_runtime_wait_tasks(g.rt, 10000);
   }
   QueryPerformanceCounter(&t1);
   sock_runtime_shutdown(g.rt);

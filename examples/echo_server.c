@@ -10,9 +10,11 @@
  *   - The cleanup idiom: every await's failure (end of stream, a reset, a
  *     cancellation on stop) leads to the one place where the task closes
  *     what it owns; its completion hook frees the struct.
- *   - Stopping cleanly: cancel the accept loop, then every connection, wait
- *     until each has cleaned up, check the runtime's counters are back at
- *     zero, shut the runtime down.
+ *   - Stopping cleanly: the runtime knows every live task, so the program
+ *     keeps no list of its own: sock_runtime_cancel_all cancels the accept
+ *     loop and every connection (and any connection spawned during the stop
+ *     starts cancelled), sock_runtime_wait_tasks waits until each has cleaned
+ *     up; then check the runtime's counters are back at zero, shut it down.
  * It is also the program the echo benchmark (tests/bench/run_bench.sh)
  * measures against a hand-written thread-pool server, so its hot path is
  * lean: it receives straight into the connection's buffer (one kernel
@@ -40,7 +42,6 @@ enum { BUFFER_SIZE = 4096 };  /* per connection, like the benchmark's baseline *
 
 typedef struct conn {
   sock_task_t task;             /* first: the runtime's part of the task */
-  cli_link_t  link;             /* in the list of live connections (for stop) */
   sock_t     *sock;             /* the connection: this task owns it */
   sock_op_t   op;               /* the record of the one await in flight */
   char        buf[BUFFER_SIZE]; /* what arrived, to send back (not framework) */
@@ -48,7 +49,6 @@ typedef struct conn {
 
 static struct {
   sock_runtime_t *rt;
-  cli_group_t     conns;        /* live connection tasks */
   int             idle_friendly;/* wait for data before pinning the buffer */
   int             verbose;
   volatile LONG   accepted;     /* statistics, printed with --verbose */
@@ -95,15 +95,7 @@ static co_state_t conn_step(co_task_t *t)
 static void conn_done(co_task_t *t)
 {
   conn_t *c = (conn_t *)t;
-  cli_group_remove(&g.conns, &c->link);
   free(c);
-}
-
-/* What cli_group_cancel_all does to each connection on stop. */
-static void conn_cancel(cli_link_t *link)
-{
-  conn_t *c = (conn_t *)((char *)link - offsetof(conn_t, link));
-  sock_task_cancel(&c->task);
 }
 
 /* ---- The accept loop -------------------------------------------------------- */
@@ -113,7 +105,6 @@ typedef struct server {
   sock_t       *listener;  /* owned by this task: it closes it when it ends */
   sock_op_t     op;
   sock_accept_t acc;       /* what the accept delivers */
-  HANDLE        finished;  /* set by the completion hook: main waits on it */
 } server_t;
 
 static server_t server;    /* static: a pending accept points into it */
@@ -139,20 +130,15 @@ static co_state_t server_step(co_task_t *t)
     }
     memset(c, 0, offsetof(conn_t, buf));
     c->sock = s->acc.sock;
-    if (!cli_group_add(&g.conns, &c->link)) {  /* stopping */
-      sock_close(c->sock);
-      free(c);
-      continue;
-    }
     InterlockedIncrement(&g.accepted);
-    /* Runs the connection's first step here, up to its first await. */
+    /* Runs the connection's first step here, up to its first await. (During
+     * a stop the task starts cancelled: its first await fails, it closes its
+     * socket and ends.) */
     sock_spawn(g.rt, &c->task, conn_step, conn_done);
   }
   sock_close(s->listener);
   CO_END(t);
 }
-
-static void server_done(co_task_t *t) { SetEvent(((server_t *)t)->finished); }
 
 /* ---- main ---------------------------------------------------------------- */
 
@@ -177,7 +163,7 @@ int main(int argc, char **argv)
   cli_parse(argc, argv, "echo_server",
             "An echo server: every byte a client sends comes back. Stops on Ctrl+C or end of stdin.",
             flags, sizeof flags / sizeof flags[0]);
-  if (!cli_stop_init(!no_stdin) || !cli_group_init(&g.conns, conn_cancel)) {
+  if (!cli_stop_init(!no_stdin)) {
     fprintf(stderr, "echo_server: cannot create events (error %lu)\n", GetLastError());
     return 1;
   }
@@ -197,17 +183,17 @@ int main(int argc, char **argv)
   }
   cli_print_listening(server.listener);
 
-  server.finished = CreateEventW(NULL, TRUE, FALSE, NULL);
-  sock_spawn(g.rt, &server.task, server_step, server_done);
+  sock_spawn(g.rt, &server.task, server_step, NULL);
 
   cli_wait_stop(INFINITE);
 
-  /* Stop, in order: no new connections, then cancel the live ones; each
-   * sees CO_ECANCELED at its await, closes its socket and is freed. */
-  sock_task_cancel(&server.task);
-  WaitForSingleObject(server.finished, 10000);
-  cli_group_cancel_all(&g.conns);
-  clean = cli_group_wait_empty(&g.conns, 10000);
+  /* Stop: cancel every live task, the accept loop (which closes its
+   * listener) and the connections; each sees CO_ECANCELED at its await,
+   * closes its socket and is freed. A connection the accept loop spawns
+   * meanwhile starts cancelled, so none is left behind. Then wait until
+   * every task's hook has run. */
+  sock_runtime_cancel_all(g.rt);
+  clean = sock_runtime_wait_tasks(g.rt, 10000);
   clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
   if (g.verbose || !clean)
     fprintf(stderr,
@@ -216,12 +202,11 @@ int main(int argc, char **argv)
             (long)g.accepted, (long)g.errors, counters.sockets, counters.tasks,
             counters.pending_ops);
   sock_runtime_shutdown(g.rt);
-  CloseHandle(server.finished);
 
   /* The memory cosock and this program keep per connection, besides the
-   * receive buffer: the task (sock_task_t, with its co_task_t), the list
-   * link, the socket pointer and the operation record. The sock_t the
-   * library allocates per socket is not counted here (issue 7 refines this). */
+   * receive buffer: the task (sock_task_t, with its co_task_t), the socket
+   * pointer and the operation record. The sock_t the library allocates per
+   * socket is not counted here (issue 7 refines this). */
   fprintf(stderr, "framework bytes per connection: %u (struct conn without its %d-byte buffer)\n",
           (unsigned)offsetof(conn_t, buf), (int)BUFFER_SIZE);
   cli_stop_exiting();

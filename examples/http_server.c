@@ -97,7 +97,6 @@ typedef struct part {
 
 struct conn {
   sock_task_t    task;         /* first: the runtime's part of the task */
-  cli_link_t     link;         /* in the list of live connections (for stop) */
   part_t         part;         /* a step run with CO_CALL (read a request, close) */
   part_t         sub;          /* a step of that step (read the head, the body) */
   sock_t        *sock;         /* the connection: this task owns it */
@@ -123,7 +122,6 @@ struct conn {
 
 static struct {
   sock_runtime_t *rt;
-  cli_group_t     conns;       /* live connection tasks */
   sock_sem_t      slots;       /* permits: --max-connections */
   volatile LONG   requests;    /* statistics, printed with --verbose */
   volatile LONG   errors;
@@ -506,16 +504,8 @@ static void conn_done(co_task_t *t)
   conn_t *c = (conn_t *)t;
   input_free(c);
   body_free(c);
-  cli_group_remove(&g.conns, &c->link);
   free(c);
   sock_sem_release(&g.slots);  /* last: the accept loop may take the permit now */
-}
-
-/* What cli_group_cancel_all does to each connection on stop. */
-static void conn_cancel(cli_link_t *link)
-{
-  conn_t *c = (conn_t *)((char *)link - offsetof(conn_t, link));
-  sock_task_cancel(&c->task);
 }
 
 /* ---- The accept loop ------------------------------------------------------------- */
@@ -525,7 +515,6 @@ typedef struct server {
   sock_t       *listener;  /* owned by this task: it closes it when it ends */
   sock_op_t     op;
   sock_accept_t acc;       /* what the accept delivers */
-  HANDLE        finished;  /* set by the completion hook: main waits on it */
 } server_t;
 
 static server_t server;    /* static: a pending accept points into it */
@@ -543,11 +532,6 @@ static conn_t *conn_new(sock_accept_t *acc)
   c->part.c = c;
   c->sub.c = c;
   sock_addr_format(&acc->peer, c->peer, sizeof c->peer);
-  if (!cli_group_add(&g.conns, &c->link)) {  /* stopping */
-    sock_close(c->sock);
-    free(c);
-    return NULL;
-  }
   return c;
 }
 
@@ -574,14 +558,14 @@ static co_state_t server_step(co_task_t *t)
       sock_sem_release(&g.slots);
       continue;
     }
-    /* Runs the connection's first step here, up to its first await. */
+    /* Runs the connection's first step here, up to its first await. (During
+     * a stop the task starts cancelled: its first await fails, it closes its
+     * socket and its hook frees it and gives the permit back.) */
     sock_spawn(g.rt, &c->task, conn_step, conn_done);
   }
   sock_close(s->listener);
   CO_END(t);
 }
-
-static void server_done(co_task_t *t) { SetEvent(((server_t *)t)->finished); }
 
 /* ---- main ------------------------------------------------------------------------ */
 
@@ -632,7 +616,7 @@ int main(int argc, char **argv)
   cfg.limits.max_target = cfg.max_head;  /* the head's limit bounds it (then 414) */
   cfg.limits.max_body = cfg.max_body;
   sock_sem_init(&g.slots, (long)cfg.max_connections);
-  if (!cli_stop_init(!no_stdin) || !cli_group_init(&g.conns, conn_cancel)) {
+  if (!cli_stop_init(!no_stdin)) {
     fprintf(stderr, "http_server: cannot create events (error %lu)\n", GetLastError());
     return 1;
   }
@@ -652,17 +636,16 @@ int main(int argc, char **argv)
   }
   cli_print_listening(server.listener);
 
-  server.finished = CreateEventW(NULL, TRUE, FALSE, NULL);
-  sock_spawn(g.rt, &server.task, server_step, server_done);
+  sock_spawn(g.rt, &server.task, server_step, NULL);
 
   cli_wait_stop(INFINITE);
 
-  /* Stop, in order: no new connections, then cancel the live ones; each
-   * sees CO_ECANCELED at its await, closes its socket and is freed. */
-  sock_task_cancel(&server.task);
-  WaitForSingleObject(server.finished, 10000);
-  cli_group_cancel_all(&g.conns);
-  clean = cli_group_wait_empty(&g.conns, 10000);
+  /* Stop: the runtime cancels every live task, the accept loop (which
+   * closes its listener) and the connections; each sees CO_ECANCELED at its
+   * await, closes its socket and is freed. A connection the accept loop
+   * spawns meanwhile starts cancelled. Then wait until every hook has run. */
+  sock_runtime_cancel_all(g.rt);
+  clean = sock_runtime_wait_tasks(g.rt, 10000);
   clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
   if (cfg.verbose || !clean)
     fprintf(stderr,
@@ -671,7 +654,6 @@ int main(int argc, char **argv)
             (long)g.requests, (long)g.errors, counters.sockets, counters.tasks,
             counters.pending_ops);
   sock_runtime_shutdown(g.rt);
-  CloseHandle(server.finished);
   cli_stop_exiting();
   return clean ? 0 : 1;
 }

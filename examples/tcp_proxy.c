@@ -29,8 +29,6 @@
  */
 #include "cli.h"
 
-#include <stddef.h>
-
 enum { CHUNK = 16384 };  /* bytes a direction moves at a time */
 
 typedef struct session session_t;
@@ -47,17 +45,14 @@ typedef struct direction {
 struct session {
   direction_t   up;        /* client -> target; it also connects */
   direction_t   down;      /* target -> client; spawned by `up` once connected */
-  cli_link_t    link;      /* in the list of live sessions (for stop) */
   sock_t       *client;    /* the accepted connection */
   sock_t       *target;    /* the connection to the target, once made */
   sock_addr_t   peer;      /* the client's address, for logs */
   volatile LONG running;   /* directions not finished: the last one cleans up */
-  volatile LONG down_spawned; /* 1 once `down` is a live task (cancel may reach it) */
 };
 
 static struct {
   sock_runtime_t *rt;
-  cli_group_t     sessions;
   const char     *target_host;
   unsigned long   target_port;
   volatile LONG   accepted, errors;
@@ -83,7 +78,6 @@ static void direction_done(co_task_t *t)
     return;  /* the other direction is still moving bytes */
   sock_close(s->client);
   sock_close(s->target);  /* NULL if the connect failed: ignored */
-  cli_group_remove(&g.sessions, &s->link);
   free(s);
 }
 
@@ -109,8 +103,8 @@ static co_state_t direction_step(co_task_t *t)
     s->down.from = s->target;
     s->down.to = s->client;
     InterlockedIncrement(&s->running);  /* before spawning: it may end at once */
+    /* (During a stop `down` starts cancelled: it ends at its first await.) */
     sock_spawn(g.rt, &s->down.task, direction_step, direction_done);
-    InterlockedExchange(&s->down_spawned, 1);
   }
 
   for (;;) {
@@ -137,17 +131,6 @@ static co_state_t direction_step(co_task_t *t)
   CO_END(t);
 }
 
-/* What cli_group_cancel_all does to each session on stop. */
-static void session_cancel(cli_link_t *link)
-{
-  session_t *s = (session_t *)((char *)link - offsetof(session_t, link));
-  sock_task_cancel(&s->up.task);
-  /* Not spawned yet: `up` is cancelled, so it ends before spawning it... or
-   * right after, and then its failing await cancels `down` itself. */
-  if (InterlockedCompareExchange(&s->down_spawned, 0, 0))
-    sock_task_cancel(&s->down.task);
-}
-
 /* ---- The accept loop ---------------------------------------------------------- */
 
 typedef struct server {
@@ -155,7 +138,6 @@ typedef struct server {
   sock_t       *listener;  /* owned by this task */
   sock_op_t     op;
   sock_accept_t acc;
-  HANDLE        finished;
 } server_t;
 
 static server_t server;
@@ -184,19 +166,12 @@ static co_state_t server_step(co_task_t *t)
     s->up.session = s;
     s->up.from = s->client;
     s->running = 1;          /* `up`; `down` is counted when `up` spawns it */
-    if (!cli_group_add(&g.sessions, &s->link)) {
-      sock_close(s->client);
-      free(s);
-      continue;
-    }
     InterlockedIncrement(&g.accepted);
     sock_spawn(g.rt, &s->up.task, direction_step, direction_done);
   }
   sock_close(sv->listener);
   CO_END(t);
 }
-
-static void server_done(co_task_t *t) { SetEvent(((server_t *)t)->finished); }
 
 /* ---- main -------------------------------------------------------------------- */
 
@@ -228,7 +203,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "tcp_proxy: --target-port is required (try --help)\n");
     return 2;
   }
-  if (!cli_stop_init(!no_stdin) || !cli_group_init(&g.sessions, session_cancel)) {
+  if (!cli_stop_init(!no_stdin)) {
     fprintf(stderr, "tcp_proxy: cannot create events (error %lu)\n", GetLastError());
     return 1;
   }
@@ -246,17 +221,16 @@ int main(int argc, char **argv)
     return 1;
   }
   cli_print_listening(server.listener);
-  server.finished = CreateEventW(NULL, TRUE, FALSE, NULL);
-  sock_spawn(g.rt, &server.task, server_step, server_done);
+  sock_spawn(g.rt, &server.task, server_step, NULL);
 
   cli_wait_stop(INFINITE);
 
-  /* The same order as echo_server: the accept loop first, then every
-   * session; each direction sees CO_ECANCELED and the last one cleans up. */
-  sock_task_cancel(&server.task);
-  WaitForSingleObject(server.finished, 10000);
-  cli_group_cancel_all(&g.sessions);
-  clean = cli_group_wait_empty(&g.sessions, 10000);
+  /* The same stop as echo_server: the runtime cancels every live task, the
+   * accept loop and both directions of every session (a `down` spawned
+   * meanwhile starts cancelled); each direction sees CO_ECANCELED and the
+   * last one cleans up. Then wait until every hook has run. */
+  sock_runtime_cancel_all(g.rt);
+  clean = sock_runtime_wait_tasks(g.rt, 10000);
   clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
   if (verbose || !clean)
     fprintf(stderr,
@@ -265,7 +239,6 @@ int main(int argc, char **argv)
             (long)g.accepted, (long)g.errors, counters.sockets, counters.tasks,
             counters.pending_ops);
   sock_runtime_shutdown(g.rt);
-  CloseHandle(server.finished);
   cli_stop_exiting();
   return clean ? 0 : 1;
 }

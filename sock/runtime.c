@@ -14,13 +14,41 @@ void sock__pending_add(sock_runtime_t *rt)
   InterlockedIncrement(&rt->n_pending);
 }
 
+/* One lock and condition for every runtime of the process: a callback that
+ * ends the last pending operation must not touch its runtime after the
+ * decrement, since the shutdown may free it at once. Waiters re-check their
+ * own counter, so sharing costs only a spurious wake-up. */
+static SRWLOCK sock__idle_lock = SRWLOCK_INIT;
+static CONDITION_VARIABLE sock__idle = CONDITION_VARIABLE_INIT;
+
+void sock__idle_signal(void)
+{
+  AcquireSRWLockExclusive(&sock__idle_lock);
+  WakeAllConditionVariable(&sock__idle);
+  ReleaseSRWLockExclusive(&sock__idle_lock);
+}
+
 void sock__pending_done(sock_runtime_t *rt)
 {
-  if (InterlockedDecrement(&rt->n_pending) == 0) {
-    AcquireSRWLockExclusive(&rt->idle_lock);  /* pairs with the shutdown's wait */
-    WakeAllConditionVariable(&rt->idle);
-    ReleaseSRWLockExclusive(&rt->idle_lock);
+  if (InterlockedDecrement(&rt->n_pending) == 0)
+    sock__idle_signal();  /* rt may be gone from here on */
+}
+
+/* Waits up to `ms` until *counter is 0 (the caller keeps the runtime alive). */
+int sock__wait_zero(volatile LONG *counter, DWORD ms)
+{
+  ULONGLONG end = GetTickCount64() + ms;
+  int zero;
+  AcquireSRWLockExclusive(&sock__idle_lock);
+  for (;;) {
+    ULONGLONG now = GetTickCount64();
+    zero = InterlockedCompareExchange(counter, 0, 0) == 0;
+    if (zero || now >= end)
+      break;
+    SleepConditionVariableSRW(&sock__idle, &sock__idle_lock, (DWORD)(end - now), 0);
   }
+  ReleaseSRWLockExclusive(&sock__idle_lock);
+  return zero;
 }
 
 int sock__shutting_down(const sock_runtime_t *rt)
@@ -53,10 +81,11 @@ static int sock__load_extensions(sock_runtime_t *rt)
   GUID accept_guid = WSAID_ACCEPTEX;
   GUID connect_guid = WSAID_CONNECTEX;
   GUID addrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
-  int error = CO_OK;
+  int error = CO_OK, v6_error = CO_OK;
   SOCKET probe = sock__new_handle(AF_INET, &error);
   if (probe == INVALID_SOCKET)
     return error;
+  rt->skip_ok[0] = (unsigned char)sock__provider_is_ifs(probe);
   error = sock__load_extension(probe, accept_guid, &rt->accept_ex, sizeof rt->accept_ex);
   if (error == CO_OK)
     error = sock__load_extension(probe, connect_guid, &rt->connect_ex,
@@ -65,6 +94,11 @@ static int sock__load_extensions(sock_runtime_t *rt)
     error = sock__load_extension(probe, addrs_guid, &rt->get_addrs,
                                  sizeof rt->get_addrs);
   closesocket(probe);
+  probe = sock__new_handle(AF_INET6, &v6_error);  /* may be missing: then v4 only */
+  if (probe != INVALID_SOCKET) {
+    rt->skip_ok[1] = (unsigned char)sock__provider_is_ifs(probe);
+    closesocket(probe);
+  }
   return error;
 }
 
@@ -81,6 +115,7 @@ static int sock__make_pool(sock_runtime_t *rt, const sock_runtime_config_t *conf
   if (config->min_threads > 0 && !SetThreadpoolThreadMinimum(rt->pool, config->min_threads))
     return sock_error_from_win32(GetLastError());
   SetThreadpoolCallbackPool(&rt->env, rt->pool);
+  SetThreadpoolCallbackPool(&rt->io_env, rt->pool);
   return CO_OK;
 }
 
@@ -91,6 +126,7 @@ static void sock__runtime_free(sock_runtime_t *rt)
   if (rt->pool != NULL)
     CloseThreadpool(rt->pool);
   DestroyThreadpoolEnvironment(&rt->env);
+  DestroyThreadpoolEnvironment(&rt->io_env);
   WSACleanup();
   free(rt);
 }
@@ -113,9 +149,8 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
     return sock_error_from_win32((unsigned long)error);
   }
   InitializeThreadpoolEnvironment(&rt->env);
+  InitializeThreadpoolEnvironment(&rt->io_env);
   InitializeSRWLock(&rt->lock);
-  InitializeSRWLock(&rt->idle_lock);
-  InitializeConditionVariable(&rt->idle);
   rt->accepts_posted = config != NULL && config->accepts_posted > 0 ? config->accepts_posted : 8;
 
   error = sock__make_pool(rt, config);
@@ -145,26 +180,20 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
  * repeated so that one is cancelled too. */
 static void sock__drain(sock_runtime_t *rt)
 {
-  for (;;) {
+  do
     sock__cancel_everything(rt);
-    AcquireSRWLockExclusive(&rt->idle_lock);
-    if (rt->n_pending > 0)
-      SleepConditionVariableSRW(&rt->idle, &rt->idle_lock, 50, 0);
-    if (rt->n_pending == 0) {
-      ReleaseSRWLockExclusive(&rt->idle_lock);
-      return;
-    }
-    ReleaseSRWLockExclusive(&rt->idle_lock);
-  }
+  while (!sock__wait_zero(&rt->n_pending, 50));
 }
 
-/* Sockets their owners never closed: the IO objects went with the cleanup
- * group, the handles and memory go here. */
+/* Sockets their owners never closed. No callback of theirs can run (nothing
+ * is pending), so their IO objects close at once. */
 static void sock__free_leftovers(sock_runtime_t *rt)
 {
   while (rt->sockets != NULL) {
     sock_t *s = rt->sockets;
     rt->sockets = s->next;
+    WaitForThreadpoolIoCallbacks(s->io, FALSE);
+    CloseThreadpoolIo(s->io);
     if (s->handle != INVALID_SOCKET)
       closesocket(s->handle);
     if (s->listener != NULL)
@@ -182,9 +211,9 @@ void sock_runtime_shutdown(sock_runtime_t *rt)
   InterlockedExchange(&rt->shutting_down, 1);
   ReleaseSRWLockExclusive(&rt->lock);
   sock__drain(rt);
-  /* Waits for callbacks still running (tasks that woke up) and closes the
-   * IO objects and work items that remain. After it, none can run. */
-  CloseThreadpoolCleanupGroupMembers(rt->cleanup, FALSE, NULL);
   sock__free_leftovers(rt);
+  /* Work items and timers: waits for any still returning, closes the rest.
+   * IO objects are not members (sock/socket.c says why). */
+  CloseThreadpoolCleanupGroupMembers(rt->cleanup, FALSE, NULL);
   sock__runtime_free(rt);
 }

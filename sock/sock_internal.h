@@ -76,20 +76,20 @@ struct sock_timing {
 typedef struct sock__listener sock__listener_t;
 
 struct sock_runtime {
-  TP_CALLBACK_ENVIRON env;       /* where our thread-pool objects live */
+  TP_CALLBACK_ENVIRON env;       /* work items and timers: in the cleanup group */
+  TP_CALLBACK_ENVIRON io_env;    /* IO objects: same pool, not in the group (below) */
   PTP_POOL            pool;      /* a private pool, or NULL: the default one */
   PTP_CLEANUP_GROUP   cleanup;   /* every IO object and work item, for shutdown */
   SRWLOCK             lock;      /* guards the two lists; taken before a task's */
   sock_t             *sockets;   /* live sockets, so shutdown can cancel them */
   sock_task_t        *tasks;     /* live tasks, to cancel and to list */
-  SRWLOCK             idle_lock; /* with `idle`: waiting for n_pending == 0 */
-  CONDITION_VARIABLE  idle;      /* signalled when n_pending drops to 0 */
   volatile LONG       n_sockets; /* the counters of sock_runtime_counters */
   volatile LONG       n_tasks;
   volatile LONG       n_pending;
   volatile LONG       shutting_down;
   int                 cancel_new;   /* sock_runtime_cancel_all ran: spawn cancelled */
   unsigned            accepts_posted;
+  unsigned char       skip_ok[2];  /* IFS provider: skip the port on success (v4, v6) */
   LPFN_ACCEPTEX             accept_ex;   /* Winsock extension functions */
   LPFN_CONNECTEX            connect_ex;
   LPFN_GETACCEPTEXSOCKADDRS get_addrs;
@@ -110,6 +110,11 @@ struct sock {
 /* ---- runtime.c -------------------------------------------------------------- */
 void sock__pending_add(sock_runtime_t *rt);
 void sock__pending_done(sock_runtime_t *rt);
+/* n_pending or n_tasks dropped to 0: wake whoever waits for it. Touches no
+ * memory of rt (a callback's last act; shutdown may free rt right after). */
+void sock__idle_signal(void);
+/* Waits up to ms until *counter is 0; 1 if it is. */
+int  sock__wait_zero(volatile LONG *counter, DWORD ms);
 int  sock__shutting_down(const sock_runtime_t *rt);
 void sock__cancel_everything(sock_runtime_t *rt);
 
@@ -145,6 +150,8 @@ sock_op_t *sock__chain_next(const sock_op_t *op);
 /* A new overlapped, non-inheritable TCP socket of `family`, or INVALID_SOCKET
  * with *error set. */
 SOCKET sock__new_handle(int family, int *error);
+/* Whether the socket's provider is an IFS one (skip-completion-port safe). */
+int sock__provider_is_ifs(SOCKET h);
 /* Wraps `handle` (taking ownership) in a sock_t with its PTP_IO. */
 int  sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out);
 void sock__retain(sock_t *s);

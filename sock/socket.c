@@ -55,16 +55,21 @@ SOCKET sock__new_handle(int family, int *error)
   return h;
 }
 
-/* Synchronous successes skip the completion port only where the provider
- * is an installable file system one (base providers are; layered ones may
- * not be), as libuv checks too. */
-static int sock__enable_skip(SOCKET h)
+/* Synchronous successes may skip the completion port only where the
+ * provider is an installable file system one (base providers are; layered
+ * ones may not be), as libuv checks too. The runtime asks once per family. */
+int sock__provider_is_ifs(SOCKET h)
 {
   WSAPROTOCOL_INFOW info;
   int len = (int)sizeof info;
   if (getsockopt(h, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0)
     return 0;
-  if ((info.dwServiceFlags1 & XP1_IFS_HANDLES) == 0)
+  return (info.dwServiceFlags1 & XP1_IFS_HANDLES) != 0;
+}
+
+static int sock__enable_skip(sock_runtime_t *rt, SOCKET h, int family)
+{
+  if (!rt->skip_ok[family == AF_INET6])
     return 0;
   return SetFileCompletionNotificationModes(
              (HANDLE)h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != 0;
@@ -78,7 +83,7 @@ int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out)
     closesocket(handle);
     return CO_ENOMEM;
   }
-  s->io = CreateThreadpoolIo((HANDLE)handle, sock__on_io, s, &rt->env);
+  s->io = CreateThreadpoolIo((HANDLE)handle, sock__on_io, s, &rt->io_env);
   if (s->io == NULL) {
     int error = sock_error_from_win32(GetLastError());
     closesocket(handle);
@@ -89,7 +94,7 @@ int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out)
   s->rt = rt;
   s->refs = 1;
   s->family = (unsigned short)family;
-  s->skip_port = (unsigned char)sock__enable_skip(handle);
+  s->skip_port = (unsigned char)sock__enable_skip(rt, handle, family);
 
   AcquireSRWLockExclusive(&rt->lock);
   s->next = rt->sockets;
@@ -109,32 +114,12 @@ void sock__retain(sock_t *s)
   InterlockedIncrement(&s->refs);
 }
 
-/* The last of a socket: its IO object is closed on a pool thread, after
- * WaitForThreadpoolIoCallbacks, never inside its own callback. Closed in
- * its own callback, the object would stay in the cleanup group until the
- * callback returned, and a shutdown in that moment would release it twice
- * (Wine asserts on it; Windows leaves it undefined). The work item is a
- * pending operation, so a shutdown waits for it. */
-static void sock__reap(sock_t *s)
-{
-  sock_runtime_t *rt = s->rt;
-  WaitForThreadpoolIoCallbacks(s->io, FALSE);
-  CloseThreadpoolIo(s->io);
-  if (s->listener != NULL)
-    sock__listener_free(s->listener);
-  free(s);
-  InterlockedDecrement(&rt->n_sockets);
-}
-
-static void CALLBACK sock__reap_work(PTP_CALLBACK_INSTANCE instance, void *context)
-{
-  sock_t *s = context;
-  sock_runtime_t *rt = s->rt;
-  (void)instance;
-  sock__reap(s);
-  sock__pending_done(rt);
-}
-
+/* The last of a socket. Often this runs inside the socket's own IO callback
+ * (its task closed it there); CloseThreadpoolIo allows that and frees the
+ * object once the callback has returned. That is also why IO objects are
+ * not in the runtime's cleanup group: closed in its own callback, an object
+ * would stay a member until the callback returned, and a shutdown in that
+ * moment would release it twice. */
 static void sock__free(sock_t *s)
 {
   sock_runtime_t *rt = s->rt;
@@ -146,16 +131,11 @@ static void sock__free(sock_t *s)
   if (s->next != NULL)
     s->next->prev = s->prev;
   ReleaseSRWLockExclusive(&rt->lock);
-  sock__pending_add(rt);
-  if (!TrySubmitThreadpoolCallback(sock__reap_work, s, &rt->env)) {
-    /* Out of memory: leave the IO object to the cleanup group (shutdown
-     * releases it); no callback of it can come, nothing is pending. */
-    if (s->listener != NULL)
-      sock__listener_free(s->listener);
-    free(s);
-    InterlockedDecrement(&rt->n_sockets);
-    sock__pending_done(rt);
-  }
+  CloseThreadpoolIo(s->io);
+  if (s->listener != NULL)
+    sock__listener_free(s->listener);
+  free(s);
+  InterlockedDecrement(&rt->n_sockets);
 }
 
 void sock__release(sock_t *s)
@@ -175,8 +155,9 @@ void sock_close(sock_t *s)
   h = s->handle;
   s->handle = INVALID_SOCKET;
   ReleaseSRWLockExclusive(&s->rt->lock);
-  CancelIoEx((HANDLE)h, NULL);  /* pending operations complete as cancelled */
-  closesocket(h);
+  if (s->refs > 1)  /* operations pending: they complete as cancelled */
+    CancelIoEx((HANDLE)h, NULL);
+  closesocket(h);  /* (which would abort them too, as WSA_OPERATION_ABORTED) */
   sock__release(s);
 }
 

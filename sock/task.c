@@ -169,18 +169,7 @@ void sock_runtime_cancel_all(sock_runtime_t *rt)
 
 int sock_runtime_wait_tasks(sock_runtime_t *rt, unsigned ms)
 {
-  ULONGLONG end = sock__now_ms() + ms;
-  int none_left;
-  AcquireSRWLockExclusive(&rt->idle_lock);
-  for (;;) {
-    ULONGLONG now = sock__now_ms();
-    none_left = rt->n_tasks == 0;
-    if (none_left || now >= end)
-      break;
-    SleepConditionVariableSRW(&rt->idle, &rt->idle_lock, (DWORD)(end - now), 0);
-  }
-  ReleaseSRWLockExclusive(&rt->idle_lock);
-  return none_left;
+  return sock__wait_zero(&rt->n_tasks, ms);
 }
 
 /* Shutdown: every live task is cancelled, every socket's IO too. */
@@ -348,11 +337,8 @@ static void sock__task_done(co_task_t *task)
   if (on_done != NULL)
     on_done(task);  /* it may free the task */
   /* Counted until the hook has run, so a wait for no tasks sees it done. */
-  if (InterlockedDecrement(&rt->n_tasks) == 0) {
-    AcquireSRWLockExclusive(&rt->idle_lock);
-    WakeAllConditionVariable(&rt->idle);
-    ReleaseSRWLockExclusive(&rt->idle_lock);
-  }
+  if (InterlockedDecrement(&rt->n_tasks) == 0)
+    sock__idle_signal();
 }
 
 void sock_spawn(sock_runtime_t *rt, sock_task_t *st, co_step_fn step, co_done_fn on_done)

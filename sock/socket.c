@@ -236,6 +236,11 @@ int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
 
 /* ---- small things -------------------------------------------------------------- */
 
+size_t sock_socket_size(void)
+{
+  return sizeof(sock_t);
+}
+
 int sock_local_addr(sock_t *s, sock_addr_t *out)
 {
   int len = (int)sizeof *out;

@@ -39,8 +39,10 @@
  * This is what Lua calls a continuation and protothreads a local
  * continuation: the step function *continues the task* of the original
  * function, it is not a thread. The price is Rule 1; the gain is a task that
- * costs sizeof(co_task_t) = 32 bytes on 64-bit targets (24 + 8 in the
- * debug build's file/line, see CO_DEBUG) and a function call per resume.
+ * costs sizeof(co_task_t) = 32 bytes on 64-bit targets (48 in a debug build,
+ * which records the file and line where the task is parked, see CO_DEBUG),
+ * about 21 instructions more per resume than a hand-written switch state
+ * machine (3 ns against 1.4 ns, tests/bench/co_resume_bench.c).
  *
  * What the macros become
  * ----------------------

@@ -158,7 +158,8 @@ void sock_spawn(sock_runtime_t *rt, sock_task_t *task, co_step_fn step, co_done_
 /* Cancels a task from any thread: the await it is parked in ends with
  * CO_ECANCELED (its operation cancelled), and so does every later await, so
  * the task runs its own cleanup and ends. Cancelling a finished task (whose
- * struct is still allocated) does nothing. The cleanup idiom:
+ * struct is still allocated) does nothing; cancelling a struct not yet given
+ * to sock_spawn is lost (sock_spawn starts it afresh). The cleanup idiom:
  *
  *     CO_AWAIT(t, sock_recv_start(&h->op, h->sock, h->buf, sizeof h->buf, t));
  *     if (h->op.error < 0) {           // CO_ECANCELED, CO_ETIMEDOUT, CO_EOF ...
@@ -252,7 +253,12 @@ typedef struct sock_accept {
   sock_addr_t peer;  /* the peer's address */
 } sock_accept_t;
 
-/* Accept a connection on a listener into *result. */
+/* Accept a connection on a listener into *result. Several tasks may wait on
+ * one listener (each connection goes to the one that waited longest). The
+ * listener keeps `accepts_posted` AcceptEx calls posted whether anyone waits
+ * or not, so that many connections complete their handshake ahead of the
+ * accepts: a server that limits its connections by not accepting still
+ * takes that many off the backlog. */
 int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
                       co_task_t *task);
 
@@ -273,7 +279,9 @@ int sock_recv_exactly_start(sock_op_t *op, sock_t *s, char *buf, size_t len,
 
 /* Wait until data (or end of stream) is ready, without pinning a buffer: a
  * zero-byte receive, for connections that are idle most of the time. Follow
- * it with sock_recv_start, which then finishes at once. */
+ * it with sock_recv_start, which then finishes at once. Note: at end of
+ * stream this finishes with CO_OK too; the receive that follows says CO_EOF.
+ * It costs a second trip through the kernel per message: not for hot paths. */
 int sock_wait_readable_start(sock_op_t *op, sock_t *s, co_task_t *task);
 
 /* Send up to len bytes in one WSASend (op.bytes: how many were sent). */

@@ -377,6 +377,9 @@ typedef struct sock_sem {
 
 void sock_sem_init(sock_sem_t *sem, long count);
 int  sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, co_task_t *task);
+/* Takes a permit without waiting, from any code: CO_OK, or CO_EAGAIN when
+ * none is free (a server that answers "busy" instead of waiting). */
+int  sock_sem_try_acquire(sock_sem_t *sem);
 void sock_sem_release(sock_sem_t *sem);
 
 /* A bounded channel of pointers, FIFO. Send waits while it is full, receive

@@ -200,6 +200,17 @@ int sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, co_task_t *task)
   return sock__wait(op, task, &sem->w, 0, sock__sem_try);
 }
 
+int sock_sem_try_acquire(sock_sem_t *sem)
+{
+  int rc;
+  if (sem == NULL)
+    return CO_EINVAL;
+  AcquireSRWLockExclusive(&sem->w.lock);
+  rc = sock__sem_try(&sem->w, NULL, NULL);
+  ReleaseSRWLockExclusive(&sem->w.lock);
+  return rc == CO_PENDING ? CO_EAGAIN : rc;
+}
+
 /* The permit goes straight to the first waiter, if any: nobody can slip in. */
 void sock_sem_release(sock_sem_t *sem)
 {

@@ -139,6 +139,13 @@ START_TEST(semaphore_never_admits_more_than_its_count)
   ck_assert_int_le(max_holders, SEM_LIMIT);
   ck_assert_int_eq(max_holders, SEM_LIMIT);
   ck_assert_int_eq(sem.count, SEM_LIMIT);
+  /* Without waiting: the free permits, then "busy", then one back. */
+  for (int i = 0; i < SEM_LIMIT; i++)
+    ck_assert_int_eq(sock_sem_try_acquire(&sem), CO_OK);
+  ck_assert_int_eq(sock_sem_try_acquire(&sem), CO_EAGAIN);
+  sock_sem_release(&sem);
+  ck_assert_int_eq(sock_sem_try_acquire(&sem), CO_OK);
+  ck_assert_int_eq(sock_sem_try_acquire(NULL), CO_EINVAL);
   test_wait_counters(rt, 0, 0, 0, 5000);
   test_runtime_stop(rt);
 }

@@ -395,7 +395,7 @@ int main(int argc, char **argv)
 {
   const char *host = "127.0.0.1";
   unsigned long port = 0;
-  int no_stdin = 0, rc, clean;
+  int no_stdin = 0, clean;
   sock_counters_t counters;
   const cli_flag_t flags[] = {
     {"--host", CLI_STRING, "H", "address to listen on (default 127.0.0.1; \"\" = all)", &host, 0, 0},
@@ -424,20 +424,8 @@ int main(int argc, char **argv)
     return 1;
   }
 
-  rc = sock_runtime_create(&g.rt, NULL);
-  if (rc != CO_OK) {
-    cli_log_error("starting the runtime", rc, 0);
+  if (!cli_server_start(host, port, &g.rt, &server.listener))
     return 1;
-  }
-  rc = sock_listen(g.rt, host, (unsigned short)port, SOMAXCONN, &server.listener);
-  if (rc != CO_OK) {
-    char what[128];
-    snprintf(what, sizeof what, "listening on %s:%lu", host, port);
-    cli_log_error(what, rc, 0);
-    sock_runtime_shutdown(g.rt);
-    return 1;
-  }
-  cli_print_listening(server.listener);
 
   sock_spawn(g.rt, &server.task, server_step, NULL);
 
@@ -448,9 +436,7 @@ int main(int argc, char **argv)
    * room, releases its messages, and the last of a client's two frees it.
    * Tasks the accept loop spawns meanwhile start cancelled. The room's list
    * is only for broadcasting: the stop does not need it. */
-  sock_runtime_cancel_all(g.rt);
-  clean = sock_runtime_wait_tasks(g.rt, 10000);
-  clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
+  clean = cli_server_stop(g.rt, NULL, &counters);
   if (cfg.verbose || !clean)
     fprintf(stderr,
             "chat_server: %ld clients joined, %ld dropped; counters at stop: "

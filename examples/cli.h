@@ -22,12 +22,15 @@
  *   Counters       cli_wait_counters_zero() polls the runtime's counters until
  *                  every socket, task and pending operation is gone.
  *
+ *   Server life    cli_server_start() (runtime, listener, the listening line)
+ *                  and cli_server_stop().
+ *
  * A program keeps no list of its live tasks for its stop: the runtime knows
- * them all. On stop it calls sock_runtime_cancel_all() (every live task, and
- * every task spawned afterwards, is cancelled and runs its own cleanup: see
- * the cleanup idiom in sock/sock.h), sock_runtime_wait_tasks() (until every
- * task's completion hook has run), then cli_wait_counters_zero(), then
- * sock_runtime_shutdown().
+ * them all. cli_server_stop() calls sock_runtime_cancel_all() (every live
+ * task, and every task spawned afterwards, is cancelled and runs its own
+ * cleanup: see the cleanup idiom in sock/sock.h), sock_runtime_wait_tasks()
+ * (until every task's completion hook has run), then cli_wait_counters_zero();
+ * the program reports and calls sock_runtime_shutdown().
  */
 #ifndef EXAMPLES_CLI_H
 #define EXAMPLES_CLI_H
@@ -238,6 +241,46 @@ static inline int cli_wait_counters_zero(sock_runtime_t *rt, DWORD ms, sock_coun
       return 0;
     Sleep(5);
   }
+}
+
+/* ---- A server's life -------------------------------------------------------- */
+
+/* Starts a runtime and a listener on host:port, and prints "listening on
+ * H:P". Returns 1, or 0 after logging why (with nothing left to clean up). */
+static inline int cli_server_start(const char *host, unsigned long port, sock_runtime_t **rt,
+                                   sock_t **listener)
+{
+  char what[128];
+  int rc = sock_runtime_create(rt, NULL);
+  if (rc != CO_OK) {
+    cli_log_error("starting the runtime", rc, 0);
+    return 0;
+  }
+  rc = sock_listen(*rt, host, (unsigned short)port, SOMAXCONN, listener);
+  if (rc != CO_OK) {
+    snprintf(what, sizeof what, "listening on %s:%lu", host, port);
+    cli_log_error(what, rc, 0);
+    sock_runtime_shutdown(*rt);
+    return 0;
+  }
+  cli_print_listening(*listener);
+  return 1;
+}
+
+/* A server's stop, after the stop signal: every live task is cancelled (the
+ * accept loops and the connections; one an accept loop spawns meanwhile
+ * starts cancelled) and runs its own cleanup; once every completion hook has
+ * run, `listener` is closed (NULL: an accept loop owned and closed it), and
+ * the counters must fall to zero. Returns 1 if all went so; *counters gets
+ * the last snapshot. The runtime remains: report, then shut it down. */
+static inline int cli_server_stop(sock_runtime_t *rt, sock_t *listener,
+                                  sock_counters_t *counters)
+{
+  int clean;
+  sock_runtime_cancel_all(rt);
+  clean = sock_runtime_wait_tasks(rt, 10000);
+  sock_close(listener);  /* no task uses it any more */
+  return cli_wait_counters_zero(rt, 5000, counters) && clean;
 }
 
 #endif /* EXAMPLES_CLI_H */

@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 {
   const char *host = "127.0.0.1";
   unsigned long port = 0;
-  int no_stdin = 0, rc, clean, i;
+  int no_stdin = 0, clean, i;
   unsigned long acceptors = 8;
   sock_t *listener = NULL;
   sock_counters_t counters;
@@ -179,20 +179,8 @@ int main(int argc, char **argv)
     return 1;
   }
 
-  rc = sock_runtime_create(&g.rt, NULL);
-  if (rc != CO_OK) {
-    cli_log_error("starting the runtime", rc, 0);
+  if (!cli_server_start(host, port, &g.rt, &listener))
     return 1;
-  }
-  rc = sock_listen(g.rt, host, (unsigned short)port, SOMAXCONN, &listener);
-  if (rc != CO_OK) {
-    char what[128];
-    snprintf(what, sizeof what, "listening on %s:%lu", host, port);
-    cli_log_error(what, rc, 0);
-    sock_runtime_shutdown(g.rt);
-    return 1;
-  }
-  cli_print_listening(listener);
 
   for (i = 0; i < (int)acceptors; i++) {
     servers[i].listener = listener;
@@ -206,10 +194,7 @@ int main(int argc, char **argv)
    * A connection an accept loop spawns meanwhile starts cancelled, so none
    * is left behind. Then wait until every task's hook has run, and close
    * the listener the loops shared. */
-  sock_runtime_cancel_all(g.rt);
-  clean = sock_runtime_wait_tasks(g.rt, 10000);
-  sock_close(listener);  /* no accept loop uses it any more */
-  clean = cli_wait_counters_zero(g.rt, 5000, &counters) && clean;
+  clean = cli_server_stop(g.rt, listener, &counters);
   if (g.verbose || !clean)
     fprintf(stderr,
             "echo_server: %ld connections accepted, %ld errors; counters at stop: "

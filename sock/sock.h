@@ -59,22 +59,26 @@
  * The error space of co/co_error.h: op.error is CO_OK, CO_EOF (the peer
  * closed its side: a receive of 0 bytes) or a negative CO_E... code;
  * op.win32_error keeps the raw WSA.../ERROR_... code for logs (0 if none).
- * The translation, in sock/sock_error.c:
- *   CO_ECANCELED      the socket was closed or the runtime shut down while
- *                     the operation was pending (ERROR_OPERATION_ABORTED)
+ * The translation, in sock/error.c:
+ *   CO_ECANCELED      the socket was closed, the task cancelled, or the
+ *                     runtime shut down while the operation was pending
+ *                     (ERROR_OPERATION_ABORTED)
  *   CO_ECONNREFUSED   nobody listens at the address (WSAECONNREFUSED,
  *                     ERROR_CONNECTION_REFUSED)
  *   CO_ECONNRESET     the peer reset the connection (WSAECONNRESET,
  *                     ERROR_NETNAME_DELETED)
  *   CO_ECONNABORTED   the connection was aborted locally (WSAECONNABORTED,
  *                     ERROR_CONNECTION_ABORTED)
- *   CO_ETIMEDOUT      the network timed out (WSAETIMEDOUT, ERROR_SEM_TIMEOUT)
+ *   CO_ETIMEDOUT      the task's deadline passed (sock_deadline_set), or the
+ *                     network timed out (WSAETIMEDOUT, ERROR_SEM_TIMEOUT)
  *   CO_ENOTFOUND      the host name does not resolve (WSAHOST_NOT_FOUND,
  *                     WSANO_DATA, EAI_NONAME)
  *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN)
  *   CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENETUNREACH, CO_EHOSTUNREACH,
  *   CO_ENOTCONN, CO_ENOBUFS, CO_EACCES, CO_EINVAL, CO_ENOMEM: as named
  *   CO_EMSGSIZE       a line longer than the reader's buffer
+ *   CO_ECLOSED        a closed channel (sock_chan_close); a socket closed
+ *                     under a call (WSAENOTSOCK)
  *   CO_ESHUTDOWN      the runtime is shutting down: nothing new starts
  *   CO_EUNKNOWN       anything else (see win32_error)
  */

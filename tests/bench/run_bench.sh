@@ -19,7 +19,8 @@
 #      the server process's CPU time (utime+stime in /proc/<pid>/stat: the Wine process is
 #      the Linux process, all its threads) and the wineserver's, and divides by the round
 #      trips the load generator counted.
-#   4. Memory: starts each server afresh, opens N idle connections (default 10,000), and
+#   4. Memory: starts each server afresh (cosock with --idle-friendly: idle connections
+#      wait with a zero-byte receive and pin no buffer), opens N idle connections (default 10,000), and
 #      reads the server process's private memory and RSS from /proc before and after.
 #      The framework bytes per connection are what each server prints on stderr when it
 #      exits ("framework bytes per connection: N").
@@ -166,14 +167,15 @@ private_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s+0}' "/proc/
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 declare -A srv_pid srv_port srv_holder srv_err
-# start_server NAME EXE: runs EXE under Wine, its stdin a FIFO held open by a sleep.
+# start_server NAME EXE [ARGS...]: runs EXE under Wine, its stdin a FIFO held open by a sleep.
 start_server() {
     local name=$1 exe=$2 fifo="$work/$1.in" out="$work/$1.out" i
+    shift 2
     rm -f "$fifo"; mkfifo "$fifo"
-    srv_err[$name]="$work/$1.err"
+    srv_err[$name]="$work/$name.err"
     sleep 100000 >"$fifo" &
     srv_holder[$name]=$!
-    "$root/cmake/wine-run.sh" "$exe" --host 127.0.0.1 --port 0 <"$fifo" >"$out" 2>"${srv_err[$name]}" &
+    "$root/cmake/wine-run.sh" "$exe" --host 127.0.0.1 --port 0 "$@" <"$fifo" >"$out" 2>"${srv_err[$name]}" &
     srv_pid[$name]=$!
     for i in $(seq 300); do
         if tr -d '\r' <"$out" | grep -q '^listening on '; then break; fi
@@ -287,7 +289,10 @@ done
 declare -A mem_priv0 mem_priv1 mem_rss0 mem_rss1 mem_ws0 mem_ws1 mem_est
 if [ "$do_memory" = 1 ]; then
     for s in "${servers[@]}"; do
-        start_server "$s" "${exe_of[$s]}"
+        # Idle connections pin no receive buffer in cosock's idle-friendly mode (a
+        # zero-byte receive waits for data); the timed rounds above use the hot path.
+        if [ "$s" = cosock ]; then start_server "$s" "${exe_of[$s]}" --idle-friendly
+        else start_server "$s" "${exe_of[$s]}"; fi
         sleep 1
         pid=${srv_pid[$s]}
         mem_priv0[$s]=$(private_kb "$pid"); mem_rss0[$s]=$(rss_kb "$pid")

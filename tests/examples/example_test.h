@@ -430,4 +430,20 @@ static inline int ex_run(const char *name, const char *args, DWORD ms, ex_proc_t
   return code;
 }
 
+/* Asserts a program's exit code, showing its output if it differs. */
+#define EX_ASSERT_EXIT(p, code, expected)                                           \
+  ck_assert_msg((code) == (expected), "%s exited %d, expected %d; stdout:\n%s\nstderr:\n%s", \
+                (p)->name, (code), (expected), ex_stdout(p), ex_stderr(p))
+
+/* Runs a program with `args` to its end (stdin closed, up to `ms`) and
+ * asserts its exit code; returns it finished, for its output (ex_free it). */
+static inline ex_proc_t *ex_run_expect(const char *name, const char *args, DWORD ms,
+                                       int expected)
+{
+  ex_proc_t *p;
+  int code = ex_run(name, args, ms, &p);
+  EX_ASSERT_EXIT(p, code, expected);
+  return p;
+}
+
 #endif /* TESTS_EXAMPLES_EXAMPLE_TEST_H */

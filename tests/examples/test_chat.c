@@ -15,10 +15,6 @@
 
 enum { EXIT_MS = 20000, LINE_MS = 10000 };
 
-#define ASSERT_EXIT(p, code, expected)                                              \
-  ck_assert_msg((code) == (expected), "%s exited %d, expected %d; stdout:\n%s\nstderr:\n%s", \
-                (p)->name, (code), (expected), ex_stdout(p), ex_stderr(p))
-
 /* ---- A line client over a blocking socket ----------------------------------- */
 
 typedef struct client {
@@ -132,7 +128,7 @@ static ex_proc_t *start(const char *args, unsigned short *port)
 static void stop(ex_proc_t *srv)
 {
   int code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ex_free(srv);
 }
 
@@ -151,15 +147,12 @@ static client_t *join(int which, unsigned short port, int tiny_window)
 START_TEST(chat_flags)
 {
   ex_proc_t *p;
-  int code = ex_run("chat_server", "--help", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 0);
+  p = ex_run_expect("chat_server", "--help", EXIT_MS, 0);
   ck_assert_ptr_nonnull(strstr(ex_stdout(p), "--queue"));
   ex_free(p);
-  code = ex_run("chat_server", "--queue 0", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("chat_server", "--queue 0", EXIT_MS, 2);
   ex_free(p);
-  code = ex_run("chat_server", "--bogus", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("chat_server", "--bogus", EXIT_MS, 2);
   ex_free(p);
 }
 END_TEST
@@ -264,7 +257,7 @@ START_TEST(chat_slow_client_is_dropped)
   client_close(b);
   {
     int code = ex_stop(srv, EXIT_MS);
-    ASSERT_EXIT(srv, code, 0);
+    EX_ASSERT_EXIT(srv, code, 0);
     /* The server logged why (queue full, or a send past its deadline). */
     ck_assert_msg(strstr(ex_stderr(srv), "user3") != NULL &&
                   strstr(ex_stderr(srv), "dropped") != NULL, "stderr:\n%s", ex_stderr(srv));

@@ -16,20 +16,6 @@
 
 enum { EXIT_MS = 20000 };
 
-/* Asserts a program's exit code, showing its output if it differs. */
-#define ASSERT_EXIT(p, code, expected)                                              \
-  ck_assert_msg((code) == (expected), "%s exited %d, expected %d; stdout:\n%s\nstderr:\n%s", \
-                (p)->name, (code), (expected), ex_stdout(p), ex_stderr(p))
-
-/* Runs a program with `args` and asserts its exit code; returns it finished. */
-static ex_proc_t *run_expect(const char *name, const char *args, int expected)
-{
-  ex_proc_t *p;
-  int code = ex_run(name, args, EXIT_MS, &p);
-  ASSERT_EXIT(p, code, expected);
-  return p;
-}
-
 /* A receive timeout, so a broken server fails the test instead of hanging it. */
 static void raw_timeout(SOCKET s, DWORD ms)
 {
@@ -93,18 +79,18 @@ START_TEST(echo_server_flags)
 {
   static const char *const names[] = {"--host", "--port", "--idle-friendly", "--no-stdin",
                                       "--verbose", "--help"};
-  ex_proc_t *p = run_expect("echo_server", "--help", 0);
+  ex_proc_t *p = ex_run_expect("echo_server", "--help", EXIT_MS, 0);
   size_t i;
   for (i = 0; i < sizeof names / sizeof names[0]; i++)
     ck_assert_msg(strstr(ex_stdout(p), names[i]) != NULL, "--help does not mention %s", names[i]);
   ex_free(p);
-  p = run_expect("echo_server", "--bogus", 2);
+  p = ex_run_expect("echo_server", "--bogus", EXIT_MS, 2);
   ck_assert_ptr_nonnull(strstr(ex_stderr(p), "unknown flag --bogus"));
   ck_assert_ptr_nonnull(strstr(ex_stderr(p), "usage: echo_server"));
   ex_free(p);
-  ex_free(run_expect("echo_server", "--port 70000", 2));
-  ex_free(run_expect("echo_server", "--port -1", 2));
-  ex_free(run_expect("echo_server", "--port", 2));
+  ex_free(ex_run_expect("echo_server", "--port 70000", EXIT_MS, 2));
+  ex_free(ex_run_expect("echo_server", "--port -1", EXIT_MS, 2));
+  ex_free(ex_run_expect("echo_server", "--port", EXIT_MS, 2));
 }
 END_TEST
 
@@ -112,15 +98,15 @@ START_TEST(echo_client_flags)
 {
   static const char *const names[] = {"--host", "--port", "--connections", "--messages",
                                       "--size", "--timeout", "--help"};
-  ex_proc_t *p = run_expect("echo_client", "--help", 0);
+  ex_proc_t *p = ex_run_expect("echo_client", "--help", EXIT_MS, 0);
   size_t i;
   for (i = 0; i < sizeof names / sizeof names[0]; i++)
     ck_assert_msg(strstr(ex_stdout(p), names[i]) != NULL, "--help does not mention %s", names[i]);
   ex_free(p);
-  ex_free(run_expect("echo_client", "", 2));                    /* --port is required */
-  ex_free(run_expect("echo_client", "--port 1 --connections 0", 2));
-  ex_free(run_expect("echo_client", "--port 1 --size 12x", 2));
-  ex_free(run_expect("echo_client", "--port 1 extra", 2));
+  ex_free(ex_run_expect("echo_client", "", EXIT_MS, 2));                    /* --port is required */
+  ex_free(ex_run_expect("echo_client", "--port 1 --connections 0", EXIT_MS, 2));
+  ex_free(ex_run_expect("echo_client", "--port 1 --size 12x", EXIT_MS, 2));
+  ex_free(ex_run_expect("echo_client", "--port 1 extra", EXIT_MS, 2));
 }
 END_TEST
 
@@ -135,11 +121,11 @@ START_TEST(echo_pair_one_connection)
   ex_proc_t *srv = ex_start_server("echo_server", "--port 0 --verbose", &port);
   ex_proc_t *cli = ex_start("echo_client", "--port %u --messages 500", port);
   int code = ex_wait_exit(cli, EXIT_MS);
-  ASSERT_EXIT(cli, code, 0);
+  EX_ASSERT_EXIT(cli, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stdout(cli), "500 round trips"));
   ck_assert_ptr_nonnull(strstr(ex_stdout(cli), "all bytes verified"));
   code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "1 connections accepted, 0 errors"));
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "0 sockets, 0 tasks, 0 pending operations"));
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "framework bytes per connection: "));
@@ -158,15 +144,15 @@ START_TEST(echo_pair_many_connections)
   ex_proc_t *cli = ex_start("echo_client", "--port %u --connections 20 --messages 40 --size 10000",
                             port);
   int code = ex_wait_exit(cli, 40000);
-  ASSERT_EXIT(cli, code, 0);
+  EX_ASSERT_EXIT(cli, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stdout(cli), "800 round trips"));
   ex_free(cli);
   cli = ex_start("echo_client", "--port %u --connections 8 --messages 100 --size 1", port);
   code = ex_wait_exit(cli, 40000);
-  ASSERT_EXIT(cli, code, 0);
+  EX_ASSERT_EXIT(cli, code, 0);
   ex_free(cli);
   code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "28 connections accepted, 0 errors"));
   ex_free(srv);
 }
@@ -180,10 +166,10 @@ START_TEST(echo_pair_idle_friendly)
   ex_proc_t *cli = ex_start("echo_client", "--port %u --connections 4 --messages 100 --size 300",
                             port);
   int code = ex_wait_exit(cli, EXIT_MS);
-  ASSERT_EXIT(cli, code, 0);
+  EX_ASSERT_EXIT(cli, code, 0);
   ex_free(cli);
   code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ex_free(srv);
 }
 END_TEST
@@ -202,7 +188,7 @@ START_TEST(echo_server_half_close)
   half_close_round(port, 200000);
   half_close_round(port, 1);
   code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   WSACleanup();
   ex_free(srv);
 }
@@ -226,7 +212,7 @@ START_TEST(echo_server_stops_with_open_connections)
     test_raw_recv(s[i], buf, 4);   /* the connection task is surely running */
   }
   code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "3 connections accepted"));
   for (i = 0; i < 3; i++) {
     ck_assert_int_le(recv(s[i], buf, sizeof buf, 0), 0);  /* end of stream or reset */
@@ -244,7 +230,7 @@ START_TEST(echo_server_stops_at_end_of_stdin)
   unsigned short port;
   ex_proc_t *srv = ex_start_server("echo_server", "--port 0", &port);
   int code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "framework bytes per connection"));
   ex_free(srv);
 }
@@ -288,7 +274,7 @@ START_TEST(echo_client_detects_errors)
   ck_assert_ptr_nonnull(th);
   cli = ex_start("echo_client", "--port %u --messages 100 --size 64", port);
   code = ex_wait_exit(cli, EXIT_MS);
-  ASSERT_EXIT(cli, code, 1);
+  EX_ASSERT_EXIT(cli, code, 1);
   ck_assert_ptr_nonnull(strstr(ex_stderr(cli), "message 15: byte 40 is"));  /* 1000 = 15*64 + 40 */
   ck_assert_ptr_nonnull(strstr(ex_stdout(cli), "FAILED"));
   ex_free(cli);
@@ -298,7 +284,7 @@ START_TEST(echo_client_detects_errors)
 
   cli = ex_start("echo_client", "--port %u", port);
   code = ex_wait_exit(cli, EXIT_MS);
-  ASSERT_EXIT(cli, code, 1);
+  EX_ASSERT_EXIT(cli, code, 1);
   ck_assert_ptr_nonnull(strstr(ex_stderr(cli), "connection refused"));
   ex_free(cli);
   WSACleanup();

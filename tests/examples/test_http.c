@@ -17,10 +17,6 @@
 
 enum { EXIT_MS = 20000, RECV_MS = 10000 };
 
-#define ASSERT_EXIT(p, code, expected)                                              \
-  ck_assert_msg((code) == (expected), "%s exited %d, expected %d; stdout:\n%s\nstderr:\n%s", \
-                (p)->name, (code), (expected), ex_stdout(p), ex_stderr(p))
-
 /* ---- A tiny HTTP client over a blocking socket ------------------------------ */
 
 /* A connection and what arrived on it but was not read as a response yet
@@ -183,7 +179,7 @@ static ex_proc_t *start(const char *args, unsigned short *port)
 static void stop(ex_proc_t *srv)
 {
   int code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ex_free(srv);
 }
 
@@ -195,16 +191,13 @@ static void stop(ex_proc_t *srv)
 START_TEST(http_flags)
 {
   ex_proc_t *p;
-  int code = ex_run("http_server", "--help", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 0);
+  p = ex_run_expect("http_server", "--help", EXIT_MS, 0);
   ck_assert_ptr_nonnull(strstr(ex_stdout(p), "--header-timeout-ms"));
   ck_assert_ptr_nonnull(strstr(ex_stdout(p), "--max-connections"));
   ex_free(p);
-  code = ex_run("http_server", "--no-such-flag", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("http_server", "--no-such-flag", EXIT_MS, 2);
   ex_free(p);
-  code = ex_run("http_server", "--max-head 12", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("http_server", "--max-head 12", EXIT_MS, 2);
   ex_free(p);
 }
 END_TEST

@@ -14,10 +14,6 @@
 
 enum { EXIT_MS = 20000 };
 
-#define ASSERT_EXIT(p, code, expected)                                              \
-  ck_assert_msg((code) == (expected), "%s exited %d, expected %d; stdout:\n%s\nstderr:\n%s", \
-                (p)->name, (code), (expected), ex_stdout(p), ex_stderr(p))
-
 /* Starts echo_server, and tcp_proxy in front of it; *port is the proxy's. */
 static void start_pair(ex_proc_t **srv, ex_proc_t **proxy, unsigned short *port)
 {
@@ -31,9 +27,9 @@ static void start_pair(ex_proc_t **srv, ex_proc_t **proxy, unsigned short *port)
 static void stop_pair(ex_proc_t *srv, ex_proc_t *proxy)
 {
   int code = ex_stop(proxy, EXIT_MS);
-  ASSERT_EXIT(proxy, code, 0);
+  EX_ASSERT_EXIT(proxy, code, 0);
   code = ex_stop(srv, EXIT_MS);
-  ASSERT_EXIT(srv, code, 0);
+  EX_ASSERT_EXIT(srv, code, 0);
   ex_free(proxy);
   ex_free(srv);
 }
@@ -46,20 +42,16 @@ START_TEST(tcp_proxy_flags)
                                       "--no-stdin", "--verbose", "--help"};
   ex_proc_t *p;
   size_t i;
-  int code = ex_run("tcp_proxy", "--help", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 0);
+  p = ex_run_expect("tcp_proxy", "--help", EXIT_MS, 0);
   for (i = 0; i < sizeof names / sizeof names[0]; i++)
     ck_assert_msg(strstr(ex_stdout(p), names[i]) != NULL, "--help does not mention %s", names[i]);
   ex_free(p);
-  code = ex_run("tcp_proxy", "--port 0", EXIT_MS, &p);   /* --target-port is required */
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("tcp_proxy", "--port 0", EXIT_MS, 2);   /* --target-port is required */
   ex_free(p);
-  code = ex_run("tcp_proxy", "--target-port 1 --frobnicate", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("tcp_proxy", "--target-port 1 --frobnicate", EXIT_MS, 2);
   ck_assert_ptr_nonnull(strstr(ex_stderr(p), "usage: tcp_proxy"));
   ex_free(p);
-  code = ex_run("tcp_proxy", "--target-port 0", EXIT_MS, &p);
-  ASSERT_EXIT(p, code, 2);
+  p = ex_run_expect("tcp_proxy", "--target-port 0", EXIT_MS, 2);
   ex_free(p);
 }
 END_TEST
@@ -211,7 +203,7 @@ START_TEST(proxy_target_refused)
   ck_assert_int_le(recv(s, buf, sizeof buf, 0), 0);  /* end of stream or reset */
   closesocket(s);
   code = ex_stop(proxy, EXIT_MS);
-  ASSERT_EXIT(proxy, code, 0);
+  EX_ASSERT_EXIT(proxy, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stderr(proxy), "connect to the target: connection refused"));
   ex_free(proxy);
   WSACleanup();
@@ -230,7 +222,7 @@ START_TEST(proxy_with_echo_client)
   start_pair(&srv, &proxy, &port);
   cli = ex_start("echo_client", "--port %u --connections 10 --messages 30 --size 40000", port);
   code = ex_wait_exit(cli, 60000);
-  ASSERT_EXIT(cli, code, 0);
+  EX_ASSERT_EXIT(cli, code, 0);
   ex_free(cli);
   stop_pair(srv, proxy);
 }

@@ -71,11 +71,11 @@ static void co__misuse(const char *what, const co_task_t *task)
 void co_task_init(co_task_t *task, co_step_fn step, co_done_fn on_done)
 {
   task->step = step;
-  task->on_done = on_done;
-  task->parent = NULL;
+  task->up.on_done = on_done;
   task->status = CO_OK;
   task->resume = 0;
   task->state = CO_READY;
+  task->flags = 0;
 #if CO_DEBUG
   task->file = NULL;
   task->line = 0;
@@ -85,8 +85,8 @@ void co_task_init(co_task_t *task, co_step_fn step, co_done_fn on_done)
 /* A child under CO_CALL is stepped through its top-level task. */
 static co_task_t *co__top(co_task_t *task)
 {
-  while (task->parent != NULL)
-    task = task->parent;
+  while (task->flags & CO__CHILD)
+    task = task->up.parent;
   return task;
 }
 
@@ -96,8 +96,8 @@ static co_task_t *co__top(co_task_t *task)
 static co_state_t co__step(co_task_t *top)
 {
   co_state_t state = top->step(top);
-  if (state == CO_DONE && top->on_done != NULL)
-    top->on_done(top);  /* the owner may free the task here */
+  if (state == CO_DONE && top->up.on_done != NULL)
+    top->up.on_done(top);  /* the owner may free the task here */
   return state;
 }
 
@@ -143,7 +143,8 @@ co_state_t co_wake(co_task_t *task)
 void co__call_init(co_task_t *parent, co_task_t *child, co_step_fn step)
 {
   co_task_init(child, step, NULL);
-  child->parent = parent;
+  child->up.parent = parent;
+  child->flags = CO__CHILD;
 }
 
 /* Steps the child once. The parent is marked waiting *before*: if the child

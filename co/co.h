@@ -6,7 +6,7 @@
  * writes it as plain top-to-bottom C with a few macros:
  *
  *     typedef struct {
- *         co_task_t task;      // first member: the framework's 32 bytes
+ *         co_task_t task;      // first member: the framework's 24 bytes
  *         int       i;         // state that must survive a wait
  *     } counter_t;
  *
@@ -39,7 +39,7 @@
  * This is what Lua calls a continuation and protothreads a local
  * continuation: the step function *continues the task* of the original
  * function, it is not a thread. The price is Rule 1; the gain is a task that
- * costs sizeof(co_task_t) = 32 bytes on 64-bit targets (48 in a debug build,
+ * costs sizeof(co_task_t) = 24 bytes on 64-bit targets (40 in a debug build,
  * which records the file and line where the task is parked, see CO_DEBUG),
  * about 21 instructions more per resume than a hand-written switch state
  * machine (3 ns against 1.4 ns, tests/bench/co_resume_bench.c).
@@ -90,6 +90,8 @@
 #include "co_error.h"
 #include "lc.h"
 
+#include <stddef.h>  /* NULL */
+
 /* CO_DEBUG (default: on unless NDEBUG) records the file and line where each
  * task is parked, for misuse messages and for listing live tasks. */
 #ifndef CO_DEBUG
@@ -117,16 +119,29 @@ typedef void (*co_done_fn)(co_task_t *task);        /* runs once when it ends */
 
 struct co_task {
   co_step_fn  step;     /* the step function, re-entered on every resume */
-  co_done_fn  on_done;  /* completion hook of a top-level task, or NULL */
-  co_task_t  *parent;   /* the task running this one through CO_CALL, or NULL */
+  union {               /* a task is either top-level or a child, never both */
+    co_done_fn on_done; /* top-level: its completion hook, or NULL */
+    co_task_t *parent;  /* child (flags & CO__CHILD): the task that CO_CALLs it */
+  } up;
   int         status;   /* result once CO_DONE: CO_OK or a negative error */
   co_lc_t     resume;   /* where to continue: the saved resume point */
   unsigned char state;  /* a co_state_t, kept in one byte */
+  unsigned char flags;  /* CO__CHILD; the rest is 0 */
 #if CO_DEBUG
   const char *file;     /* where the task is parked (debug builds) */
   int         line;
 #endif
 };
+/* 24 bytes on 64-bit targets (the union saves the pointer a task would
+ * otherwise carry for the role it does not have); 40 with CO_DEBUG. */
+
+#define CO__CHILD 0x01  /* flags: up.parent is set, up.on_done is not */
+
+/* The task that runs `task` through CO_CALL, or NULL for a top-level task. */
+static inline co_task_t *co_parent(const co_task_t *task)
+{
+  return (task->flags & CO__CHILD) ? task->up.parent : NULL;
+}
 
 /* Prepares a task to run `step` from the top. `on_done` (may be NULL) is
  * called exactly once, on the thread that ran the last step, after the task

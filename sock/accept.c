@@ -23,6 +23,7 @@ typedef struct sock__slot {
 } sock__slot_t;
 
 struct sock__listener {
+  sock_t          sock;       /* first: a listener is a socket (SOCK__LISTENING) */
   sock_waitlist_t w;          /* its lock guards both queues; queue 0: waiting tasks */
   sock__slot_t   *ready;      /* accepted, not handed out yet (FIFO) */
   sock__slot_t   *ready_tail;
@@ -31,6 +32,17 @@ struct sock__listener {
   unsigned        n_slots;
   sock__slot_t   *slots;
 };
+
+static sock__listener_t *sock__listener(sock_t *s)
+{
+  return (sock__listener_t *)s;
+}
+
+/* A listener that hands out no more connections. */
+static int sock__listener_stopped(const sock_t *ls)
+{
+  return sock__is(ls, SOCK__CLOSED | SOCK__CANCELLED) || sock__shutting_down(ls->rt);
+}
 
 /* ---- posting ------------------------------------------------------------------- */
 
@@ -44,9 +56,9 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
   DWORD bytes = 0;
   int error = CO_OK, last;
 
-  if (ls->closed || sock__shutting_down(rt))
+  if (sock__listener_stopped(ls))
     return CO_ECANCELED;
-  slot->accepted = sock__new_handle(ls->family, &error);
+  slot->accepted = sock__new_handle(sock__family(ls), &error);
   if (slot->accepted == INVALID_SOCKET)
     return error;
   sock__op_begin(&slot->op, SOCK__ACCEPT_SLOT, NULL);
@@ -54,9 +66,9 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
   sock__retain(ls);
   sock__pending_add(rt);
   StartThreadpoolIo(ls->io);
-  if (rt->accept_ex(ls->handle, slot->accepted, slot->addrs, 0, SOCK__ADDR_LEN,
+  if (rt->accept_ex(sock__handle(ls), slot->accepted, slot->addrs, 0, SOCK__ADDR_LEN,
                     SOCK__ADDR_LEN, &bytes, &slot->op.overlapped)) {
-    if (!ls->skip_port)
+    if (!sock__is(ls, SOCK__SKIP_PORT))
       return CO_PENDING;
     CancelThreadpoolIo(ls->io);  /* accepted at once: no completion */
     sock__pending_done(rt);
@@ -89,7 +101,7 @@ static void sock__slot_idle(sock__listener_t *l, sock__slot_t *slot)
  * slot idle for the next try. */
 static void sock__repost_idle(sock_t *ls)
 {
-  sock__listener_t *l = ls->listener;
+  sock__listener_t *l = sock__listener(ls);
   for (;;) {
     sock__slot_t *slot;
     AcquireSRWLockExclusive(&l->w.lock);
@@ -116,7 +128,7 @@ static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
 {
   sock_accept_t *result = (sock_accept_t *)op->buf;
   SOCKET h = slot->accepted;
-  SOCKET lh = ls->handle;
+  SOCKET lh = sock__handle(ls);
   struct sockaddr *local, *peer;
   int local_len = 0, peer_len = 0;
 
@@ -127,7 +139,7 @@ static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
   memset(&result->peer, 0, sizeof result->peer);
   memcpy(&result->peer, peer,
          (size_t)peer_len < sizeof result->peer ? (size_t)peer_len : sizeof result->peer);
-  op->error = (short)sock__wrap(ls->rt, h, ls->family, &result->sock);
+  op->error = (short)sock__wrap(ls->rt, h, sock__family(ls), sizeof(sock_t), &result->sock);
   if (op->error == CO_OK)
     sock_set_nodelay(result->sock, 1);
 }
@@ -145,7 +157,7 @@ static void sock__wake_waiter(sock_op_t *op, int in_callback)
 /* A slot has a connection: give it to the first waiter, or queue it. */
 static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
 {
-  sock__listener_t *l = ls->listener;
+  sock__listener_t *l = sock__listener(ls);
   sock_op_t *waiter;
 
   AcquireSRWLockExclusive(&l->w.lock);
@@ -194,8 +206,8 @@ void sock__listener_on_slot(sock_t *ls, sock_op_t *op, unsigned long error,
   } else {
     closesocket(slot->accepted);
     slot->accepted = INVALID_SOCKET;
-    if (ls->closed || sock__shutting_down(ls->rt))
-      sock__flush_waiters(ls->listener);
+    if (sock__listener_stopped(ls))
+      sock__flush_waiters(sock__listener(ls));
     else
       sock__post(ls, slot);  /* e.g. the client reset before we accepted */
   }
@@ -215,15 +227,16 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
   if (op == NULL)
     return CO_EINVAL;
   sock__op_begin(op, SOCK__ACCEPT, task);
-  if (listener == NULL || listener->listener == NULL || result == NULL || task == NULL)
+  if (listener == NULL || !sock__is(listener, SOCK__LISTENING) || result == NULL ||
+      task == NULL)
     return op->error = CO_EINVAL;
   result->sock = NULL;
-  if (listener->closed)
+  if (sock__is(listener, SOCK__CLOSED | SOCK__CANCELLED))
     return op->error = CO_ECANCELED;
   if (sock__shutting_down(listener->rt))
     return op->error = CO_ESHUTDOWN;
   op->buf = (char *)result;
-  l = listener->listener;
+  l = sock__listener(listener);
   /* The connection handed out last time has been served by now: post its
    * slot again. One that completes at once lands in the ready queue below. */
   sock__repost_idle(listener);
@@ -234,6 +247,11 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
     return op->error = (short)reason;
   }
   AcquireSRWLockExclusive(&l->w.lock);
+  if (sock__is(listener, SOCK__CANCELLED)) {  /* under the lock sock_cancel flushes by */
+    ReleaseSRWLockExclusive(&l->w.lock);
+    sock__wait_unlock(st);
+    return op->error = CO_ECANCELED;
+  }
   slot = l->ready;
   if (slot != NULL) {
     l->ready = slot->next;
@@ -255,23 +273,23 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
   return op->error;
 }
 
+size_t sock__listener_size(void)
+{
+  return sizeof(sock__listener_t);
+}
+
 int sock__listener_create(sock_t *s)
 {
-  sock__listener_t *l = calloc(1, sizeof *l);
+  sock__listener_t *l = sock__listener(s);  /* allocated (zeroed) by sock__wrap */
   unsigned i;
   int error = CO_OK;
-  if (l == NULL)
-    return CO_ENOMEM;
   l->n_slots = s->rt->accepts_posted;
   l->slots = calloc(l->n_slots, sizeof *l->slots);
-  if (l->slots == NULL) {
-    free(l);
+  if (l->slots == NULL)
     return CO_ENOMEM;
-  }
   sock__waitlist_init(&l->w);
   for (i = 0; i < l->n_slots; i++)
     l->slots[i].accepted = INVALID_SOCKET;
-  s->listener = l;
   for (i = 0; i < l->n_slots && error >= 0; i++)
     error = sock__post(s, &l->slots[i]);
   return error < 0 ? error : CO_OK;
@@ -279,12 +297,21 @@ int sock__listener_create(sock_t *s)
 
 /* With the listener's last reference: connections never handed out, and
  * tasks still waiting (when no slot was left posted to flush them). */
-void sock__listener_free(sock__listener_t *l)
+void sock__listener_free(sock_t *s)
 {
+  sock__listener_t *l = sock__listener(s);
+  if (l->slots == NULL)
+    return;  /* sock__listener_create failed before anything was posted */
   sock__flush_waiters(l);
   for (unsigned i = 0; i < l->n_slots; i++)
     if (l->slots[i].accepted != INVALID_SOCKET)
       closesocket(l->slots[i].accepted);
   free(l->slots);
-  free(l);
+}
+
+/* sock_cancel of a listener: the tasks waiting for a connection too. */
+void sock__listener_cancel(sock_t *s)
+{
+  if (sock__listener(s)->slots != NULL)
+    sock__flush_waiters(sock__listener(s));
 }

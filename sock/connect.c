@@ -50,14 +50,14 @@ static int sock__connect_socket(sock__connect_t *job, const struct addrinfo *ai)
     closesocket(h);
     return error;
   }
-  return sock__wrap(job->rt, h, ai->ai_family, &job->attempt);
+  return sock__wrap(job->rt, h, ai->ai_family, sizeof(sock_t), &job->attempt);
 }
 
 /* The connected socket goes to the caller. */
 static void sock__connect_won(sock__connect_t *job)
 {
   sock_t *s = job->attempt;
-  setsockopt(s->handle, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
+  setsockopt(sock__handle(s), SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
   sock_set_nodelay(s, 1);
   *job->out = s;
   sock__connect_finish(job, 0, CO_OK);
@@ -74,6 +74,7 @@ static int sock__connect_issue(sock__connect_t *job, const struct addrinfo *ai,
   sock_op_t *op = job->op;
   int reason;
   sock_task_t *st = sock__wait_lock(op->task, &reason);
+  SRWLOCK *lock = reason == CO_OK ? sock__issue_lock(s, &reason) : NULL;
   if (reason != CO_OK) {
     sock__wait_unlock(st);
     return reason;
@@ -81,13 +82,14 @@ static int sock__connect_issue(sock__connect_t *job, const struct addrinfo *ai,
   memset(&op->overlapped, 0, sizeof op->overlapped);
   sock__pending_add(job->rt);
   StartThreadpoolIo(s->io);
-  if (job->rt->connect_ex(s->handle, ai->ai_addr, (int)ai->ai_addrlen, NULL, 0, NULL,
+  if (job->rt->connect_ex(sock__handle(s), ai->ai_addr, (int)ai->ai_addrlen, NULL, 0, NULL,
                           &op->overlapped)) {
     *win32_error = 0;
   } else {
     *win32_error = (unsigned long)WSAGetLastError();
   }
-  if (*win32_error == ERROR_IO_PENDING || (*win32_error == 0 && !s->skip_port)) {
+  ReleaseSRWLockExclusive(lock);
+  if (*win32_error == ERROR_IO_PENDING || (*win32_error == 0 && !sock__is(s, SOCK__SKIP_PORT))) {
     sock__wait_set(st, SOCK__WAIT_IO, s, op);
     sock__wait_unlock(st);
     return CO_PENDING;

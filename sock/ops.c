@@ -83,6 +83,7 @@ static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned 
   DWORD count, done = 0, flags = 0;
   int sending, rc, last = 0, reason;
   sock_task_t *st = sock__wait_lock(op->task, &reason);
+  SRWLOCK *lock = reason == CO_OK ? sock__issue_lock(s, &reason) : NULL;
 
   if (reason != CO_OK) {
     sock__wait_unlock(st);
@@ -93,12 +94,13 @@ static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned 
   sock__pending_add(s->rt);
   StartThreadpoolIo(s->io);  /* before every overlapped call */
   if (sending)
-    rc = WSASend(s->handle, bufs, count, &done, 0, &op->overlapped, NULL);
+    rc = WSASend(sock__handle(s), bufs, count, &done, 0, &op->overlapped, NULL);
   else
-    rc = WSARecv(s->handle, bufs, count, &done, &flags, &op->overlapped, NULL);
+    rc = WSARecv(sock__handle(s), bufs, count, &done, &flags, &op->overlapped, NULL);
   if (rc != 0)
     last = WSAGetLastError();
-  if ((rc != 0 && last == WSA_IO_PENDING) || (rc == 0 && !s->skip_port)) {
+  ReleaseSRWLockExclusive(lock);
+  if ((rc != 0 && last == WSA_IO_PENDING) || (rc == 0 && !sock__is(s, SOCK__SKIP_PORT))) {
     /* pending (or succeeded with the completion queued anyway) */
     sock__wait_set(st, SOCK__WAIT_IO, s, op);
     sock__wait_unlock(st);
@@ -164,7 +166,7 @@ static int sock__advance(sock_t *s, sock_op_t *op, unsigned long error, unsigned
       op->bytes += bytes;
     else if (op->kind != SOCK__READ_LINE)
       op->bytes = bytes;
-    sock__op_fail(op, s->closed ? ERROR_OPERATION_ABORTED : error);
+    sock__op_fail(op, sock__is(s, SOCK__CLOSED) ? ERROR_OPERATION_ABORTED : error);
     return 1;
   }
   switch (op->kind) {
@@ -204,7 +206,7 @@ static int sock__drive(sock_t *s, sock_op_t *op)
 {
   unsigned long error = 0, bytes = 0;
   do {
-    if (s->closed) {
+    if (sock__is(s, SOCK__CLOSED)) {
       sock__op_fail(op, ERROR_OPERATION_ABORTED);
       return op->error;
     }
@@ -223,7 +225,7 @@ int sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
                           unsigned long bytes)
 {
   int reason = sock__wait_clear(op);
-  if (error == ERROR_OPERATION_ABORTED && reason != CO_OK && !s->closed) {
+  if (error == ERROR_OPERATION_ABORTED && reason != CO_OK && !sock__is(s, SOCK__CLOSED)) {
     op->win32_error = error;  /* cancelled by sock_task_cancel or a deadline */
     op->error = (short)reason;
     return reason;
@@ -236,7 +238,7 @@ int sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
 int sock__start(sock_t *s, sock_op_t *op)
 {
   int rc;
-  if (s->closed)
+  if (sock__is(s, SOCK__CLOSED))
     return sock__invalid(op, CO_ECANCELED);
   if (sock__shutting_down(s->rt))
     return sock__invalid(op, CO_ESHUTDOWN);

@@ -151,6 +151,10 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
   InitializeThreadpoolEnvironment(&rt->env);
   InitializeThreadpoolEnvironment(&rt->io_env);
   InitializeSRWLock(&rt->lock);
+  for (int i = 0; i < SOCK__STRIPES; i++) {
+    InitializeSRWLock(&rt->task_locks[i]);
+    InitializeSRWLock(&rt->sock_locks[i]);
+  }
   rt->accepts_posted = config != NULL && config->accepts_posted > 0 ? config->accepts_posted : 8;
 
   error = sock__make_pool(rt, config);
@@ -194,10 +198,10 @@ static void sock__free_leftovers(sock_runtime_t *rt)
     rt->sockets = s->next;
     WaitForThreadpoolIoCallbacks(s->io, FALSE);
     CloseThreadpoolIo(s->io);
-    if (s->handle != INVALID_SOCKET)
-      closesocket(s->handle);
-    if (s->listener != NULL)
-      sock__listener_free(s->listener);
+    if (sock__handle(s) != INVALID_SOCKET)
+      closesocket(sock__handle(s));
+    if (sock__is(s, SOCK__LISTENING))
+      sock__listener_free(s);
     InterlockedDecrement(&rt->n_sockets);
     free(s);
   }

@@ -60,9 +60,9 @@
  * closed its side: a receive of 0 bytes) or a negative CO_E... code;
  * op.win32_error keeps the raw WSA.../ERROR_... code for logs (0 if none).
  * The translation, in sock/error.c:
- *   CO_ECANCELED      the socket was closed, the task cancelled, or the
- *                     runtime shut down while the operation was pending
- *                     (ERROR_OPERATION_ABORTED)
+ *   CO_ECANCELED      the socket was closed or cancelled (sock_cancel), the
+ *                     task cancelled, or the runtime shut down while the
+ *                     operation was pending (ERROR_OPERATION_ABORTED)
  *   CO_ECONNREFUSED   nobody listens at the address (WSAECONNREFUSED,
  *                     ERROR_CONNECTION_REFUSED)
  *   CO_ECONNRESET     the peer reset the connection (WSAECONNRESET,
@@ -144,7 +144,6 @@ typedef struct sock_task {
   sock_runtime_t    *runtime;    /* counts the task while it lives */
   co_done_fn         on_done;    /* the owner's completion hook, or NULL */
   struct sock_task  *prev, *next;/* in the runtime's list of live tasks */
-  SRWLOCK            lock;       /* a canceller, a timer and a completion meet here */
   void              *wait_obj;   /* what the task awaits now (socket, list, ...) */
   sock_op_t         *wait_op;    /* the record of that await */
   sock_timing_t     *timing;     /* deadline and sleep timer, made on first use */
@@ -184,9 +183,11 @@ int sock_deadline_set(sock_task_t *task, unsigned ms);
 void sock_deadline_clear(sock_task_t *task);
 
 /* The stop of a server: cancels every live task of the runtime (as
- * sock_task_cancel on each), and every task spawned from now on starts
- * cancelled (it may clean up but not wait), so an accept loop that spawns a
- * connection while the stop is under way cannot leave a task behind. */
+ * sock_task_cancel on each) and every socket (as sock_cancel on each, which
+ * stops handlers that are plain co tasks too); every task spawned and every
+ * socket accepted or connected from now on starts cancelled (it may clean
+ * up but not wait), so an accept loop that spawns a connection while the
+ * stop is under way cannot leave a task behind. */
 void sock_runtime_cancel_all(sock_runtime_t *rt);
 
 /* Waits until the runtime counts no live task, or `ms` milliseconds passed.
@@ -234,6 +235,15 @@ int sock_shutdown_send(sock_t *s);
 /* Closes the socket: pending operations complete with CO_ECANCELED, the
  * memory is freed after the last one. Never waits; NULL is ignored. */
 void sock_close(sock_t *s);
+
+/* Cancels the socket's operations, from any thread: those pending end with
+ * CO_ECANCELED, and so does every later one (tasks waiting to accept on a
+ * listener too). The owner still closes it. This is how to stop a handler
+ * that is a plain co_task_t (which sock_task_cancel cannot reach): cancel
+ * the socket it works on, and its cleanup idiom does the rest. Cancellation
+ * state that lives on the socket costs a connection no bytes (one flag in
+ * the socket's reference word); a sock_task_t's costs 64. NULL is ignored. */
+void sock_cancel(sock_t *s);
 
 /* ---- Operations -------------------------------------------------------------- */
 

@@ -75,6 +75,12 @@ struct sock_timing {
 
 typedef struct sock__listener sock__listener_t;
 
+/* Locks shared out by address: a task's lock (a canceller, its timer and its
+ * completion meet there) and a socket's (sock_cancel against a new call).
+ * A lock per object would cost 8 bytes in every task and socket; sharing
+ * costs an occasional wait on a stranger's short critical section. */
+#define SOCK__STRIPES 64
+
 struct sock_runtime {
   TP_CALLBACK_ENVIRON env;       /* work items and timers: in the cleanup group */
   TP_CALLBACK_ENVIRON io_env;    /* IO objects: same pool, not in the group (below) */
@@ -87,25 +93,63 @@ struct sock_runtime {
   volatile LONG       n_tasks;
   volatile LONG       n_pending;
   volatile LONG       shutting_down;
-  int                 cancel_new;   /* sock_runtime_cancel_all ran: spawn cancelled */
+  int                 cancel_new;   /* sock_runtime_cancel_all ran: new tasks and sockets start cancelled */
   unsigned            accepts_posted;
   unsigned char       skip_ok[2];  /* IFS provider: skip the port on success (v4, v6) */
   LPFN_ACCEPTEX             accept_ex;   /* Winsock extension functions */
   LPFN_CONNECTEX            connect_ex;
   LPFN_GETACCEPTEXSOCKADDRS get_addrs;
+  SRWLOCK             task_locks[SOCK__STRIPES];  /* order: lock, task's, socket's */
+  SRWLOCK             sock_locks[SOCK__STRIPES];
+};
+
+/* The stripe of an object: its address, past the bits every allocation
+ * shares, folded onto the table. */
+static __inline SRWLOCK *sock__stripe(SRWLOCK *table, const void *object)
+{
+  ULONG_PTR a = (ULONG_PTR)object;
+  return &table[((a >> 4) ^ (a >> 10) ^ (a >> 16)) % SOCK__STRIPES];
+}
+
+/* sock.state: the reference count and the flags share one word, so that the
+ * flags cost no bytes of their own (the socket is 40 bytes in all). */
+enum {
+  SOCK__REFS      = 0x00ffffff,  /* 1 for the owner + 1 per unfinished operation */
+  SOCK__CLOSED    = 0x01000000,  /* sock_close was called */
+  SOCK__CANCELLED = 0x02000000,  /* sock_cancel: every operation ends CO_ECANCELED */
+  SOCK__SKIP_PORT = 0x04000000,  /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
+  SOCK__INET6     = 0x08000000,  /* AF_INET6, else AF_INET */
+  SOCK__LISTENING = 0x10000000   /* the head of a sock__listener_t (accept.c) */
 };
 
 struct sock {
-  SOCKET          handle;
   PTP_IO          io;          /* its thread-pool IO object */
   sock_runtime_t *rt;
-  sock_t         *prev, *next; /* in rt->sockets */
-  volatile LONG   refs;        /* 1 for the owner + 1 per unfinished operation */
-  unsigned short  family;      /* AF_INET or AF_INET6 */
-  unsigned char   skip_port;   /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
-  volatile LONG   closed;      /* sock_close was called */
-  sock__listener_t *listener;  /* accept state of a listening socket, else NULL */
+  sock_t         *prev, *next; /* in rt->sockets: shutdown and cancel_all find it */
+  LONG            handle;      /* the SOCKET, in 32 bits: see sock__handle() */
+  volatile LONG   state;       /* SOCK__REFS and the SOCK__ flags (only interlocked
+                                  writes once the socket is shared) */
 };
+
+/* A SOCKET is a kernel handle, and 64-bit Windows keeps handles to 32
+ * significant bits, sign-extended, so that 32- and 64-bit processes can
+ * share them ("Interprocess Communication Between 32-bit and 64-bit
+ * Applications"). Keeping 32 of its 64 bits saves 8 bytes per socket;
+ * sock__wrap checks that the handle survives the round trip. */
+static __inline SOCKET sock__handle(const sock_t *s)
+{
+  return (SOCKET)(LONG_PTR)s->handle;
+}
+
+static __inline int sock__is(const sock_t *s, LONG flag)
+{
+  return (s->state & flag) != 0;
+}
+
+static __inline int sock__family(const sock_t *s)
+{
+  return sock__is(s, SOCK__INET6) ? AF_INET6 : AF_INET;
+}
 
 /* ---- runtime.c -------------------------------------------------------------- */
 void sock__pending_add(sock_runtime_t *rt);
@@ -152,8 +196,9 @@ sock_op_t *sock__chain_next(const sock_op_t *op);
 SOCKET sock__new_handle(int family, int *error);
 /* Whether the socket's provider is an IFS one (skip-completion-port safe). */
 int sock__provider_is_ifs(SOCKET h);
-/* Wraps `handle` (taking ownership) in a sock_t with its PTP_IO. */
-int  sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out);
+/* Wraps `handle` (taking ownership) in a sock_t with its PTP_IO. `size` is
+ * sizeof(sock_t), or more for a struct that begins with one (a listener). */
+int  sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, size_t size, sock_t **out);
 void sock__retain(sock_t *s);
 void sock__release(sock_t *s);
 
@@ -173,10 +218,21 @@ int  sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
 void sock__finish_pending(sock_t *s, sock_op_t *op);
 
 /* ---- accept.c / connect.c ------------------------------------------------------ */
+/* The bytes of a listener, whose struct begins with its sock_t. */
+size_t sock__listener_size(void);
+/* Fills in the rest of a listener that sock__wrap allocated at that size. */
 int  sock__listener_create(sock_t *s);
 void sock__listener_on_slot(sock_t *s, sock_op_t *op, unsigned long error,
                             unsigned long bytes);
-void sock__listener_free(sock__listener_t *l);
+/* With the listener's last reference: releases what it holds (not itself). */
+void sock__listener_free(sock_t *s);
+/* sock_cancel of a listener: wakes the tasks waiting for a connection. */
+void sock__listener_cancel(sock_t *s);
+/* Locks s against sock_cancel while one call is issued (release the lock
+ * returned), or returns NULL with *reason = CO_ECANCELED: s is cancelled. */
+SRWLOCK *sock__issue_lock(sock_t *s, int *reason);
+/* Under rt->lock: cancels the socket's operations, now and later. */
+void sock__cancel_socket(sock_t *s);
 void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error);
 
 #endif /* SOCK_SOCK_INTERNAL_H */

@@ -75,10 +75,16 @@ static int sock__enable_skip(sock_runtime_t *rt, SOCKET h, int family)
              (HANDLE)h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != 0;
 }
 
-int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out)
+int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, size_t size, sock_t **out)
 {
-  sock_t *s = calloc(1, sizeof *s);
+  sock_t *s;
+  LONG state = 1;  /* the owner's reference */
   *out = NULL;
+  if ((SOCKET)(LONG_PTR)(LONG)handle != handle) {  /* never seen: see sock__handle */
+    closesocket(handle);
+    return CO_EINVAL;
+  }
+  s = calloc(1, size);
   if (s == NULL) {
     closesocket(handle);
     return CO_ENOMEM;
@@ -90,13 +96,19 @@ int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out)
     free(s);
     return error;
   }
-  s->handle = handle;
+  s->handle = (LONG)handle;
   s->rt = rt;
-  s->refs = 1;
-  s->family = (unsigned short)family;
-  s->skip_port = (unsigned char)sock__enable_skip(rt, handle, family);
+  if (family == AF_INET6)
+    state |= SOCK__INET6;
+  if (sock__enable_skip(rt, handle, family))
+    state |= SOCK__SKIP_PORT;
+  if (size > sizeof *s)
+    state |= SOCK__LISTENING;
 
   AcquireSRWLockExclusive(&rt->lock);
+  if (rt->cancel_new)  /* after sock_runtime_cancel_all: born cancelled */
+    state |= SOCK__CANCELLED;
+  s->state = state;
   s->next = rt->sockets;
   if (rt->sockets != NULL)
     rt->sockets->prev = s;
@@ -111,7 +123,7 @@ int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, sock_t **out)
 
 void sock__retain(sock_t *s)
 {
-  InterlockedIncrement(&s->refs);
+  InterlockedIncrement(&s->state);
 }
 
 /* The last of a socket. Often this runs inside the socket's own IO callback
@@ -132,15 +144,15 @@ static void sock__free(sock_t *s)
     s->next->prev = s->prev;
   ReleaseSRWLockExclusive(&rt->lock);
   CloseThreadpoolIo(s->io);
-  if (s->listener != NULL)
-    sock__listener_free(s->listener);
+  if (sock__is(s, SOCK__LISTENING))
+    sock__listener_free(s);
   free(s);
   InterlockedDecrement(&rt->n_sockets);
 }
 
 void sock__release(sock_t *s)
 {
-  if (InterlockedDecrement(&s->refs) == 0)
+  if ((InterlockedDecrement(&s->state) & SOCK__REFS) == 0)
     sock__free(s);
 }
 
@@ -149,16 +161,53 @@ void sock_close(sock_t *s)
   SOCKET h;
   if (s == NULL)
     return;
-  if (InterlockedExchange(&s->closed, 1) != 0)
+  if (InterlockedOr(&s->state, SOCK__CLOSED) & SOCK__CLOSED)
     return;  /* closed already (a second close of a live socket) */
-  AcquireSRWLockExclusive(&s->rt->lock);  /* shutdown's sweep reads handles */
-  h = s->handle;
-  s->handle = INVALID_SOCKET;
+  AcquireSRWLockExclusive(&s->rt->lock);  /* the sweeps of cancel_all read handles */
+  h = sock__handle(s);
+  s->handle = (LONG)INVALID_SOCKET;
   ReleaseSRWLockExclusive(&s->rt->lock);
-  if (s->refs > 1)  /* operations pending: they complete as cancelled */
+  if ((s->state & SOCK__REFS) > 1)  /* operations pending: they complete as cancelled */
     CancelIoEx((HANDLE)h, NULL);
   closesocket(h);  /* (which would abort them too, as WSA_OPERATION_ABORTED) */
   sock__release(s);
+}
+
+/* ---- cancelling a socket ------------------------------------------------------------ */
+
+/* Under rt->lock (the handle cannot be closed meanwhile). The socket's
+ * stripe orders us against a call being issued: it is either issued before
+ * (and CancelIoEx finds it) or sees the flag and is never issued. */
+void sock__cancel_socket(sock_t *s)
+{
+  SRWLOCK *lock = sock__stripe(s->rt->sock_locks, s);
+  AcquireSRWLockExclusive(lock);
+  InterlockedOr(&s->state, SOCK__CANCELLED);
+  if (sock__handle(s) != INVALID_SOCKET)
+    CancelIoEx((HANDLE)sock__handle(s), NULL);
+  ReleaseSRWLockExclusive(lock);
+  if (sock__is(s, SOCK__LISTENING))
+    sock__listener_cancel(s);
+}
+
+SRWLOCK *sock__issue_lock(sock_t *s, int *reason)
+{
+  SRWLOCK *lock = sock__stripe(s->rt->sock_locks, s);
+  AcquireSRWLockExclusive(lock);
+  if (!sock__is(s, SOCK__CANCELLED))
+    return lock;
+  ReleaseSRWLockExclusive(lock);
+  *reason = CO_ECANCELED;
+  return NULL;
+}
+
+void sock_cancel(sock_t *s)
+{
+  if (s == NULL)
+    return;
+  AcquireSRWLockExclusive(&s->rt->lock);
+  sock__cancel_socket(s);
+  ReleaseSRWLockExclusive(&s->rt->lock);
 }
 
 /* ---- listening ---------------------------------------------------------------------- */
@@ -223,7 +272,7 @@ int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
     closesocket(h);
     return error;
   }
-  error = sock__wrap(rt, h, addr.si_family, out);
+  error = sock__wrap(rt, h, addr.si_family, sock__listener_size(), out);
   if (error != CO_OK)
     return error;
   error = sock__listener_create(*out);
@@ -245,7 +294,7 @@ int sock_local_addr(sock_t *s, sock_addr_t *out)
 {
   int len = (int)sizeof *out;
   memset(out, 0, sizeof *out);
-  if (getsockname(s->handle, (struct sockaddr *)out, &len) != 0)
+  if (getsockname(sock__handle(s), (struct sockaddr *)out, &len) != 0)
     return sock_error_from_win32((unsigned long)WSAGetLastError());
   return CO_OK;
 }
@@ -253,7 +302,7 @@ int sock_local_addr(sock_t *s, sock_addr_t *out)
 int sock_set_nodelay(sock_t *s, int on)
 {
   BOOL value = on ? TRUE : FALSE;
-  if (setsockopt(s->handle, IPPROTO_TCP, TCP_NODELAY, (const char *)&value, sizeof value) != 0)
+  if (setsockopt(sock__handle(s), IPPROTO_TCP, TCP_NODELAY, (const char *)&value, sizeof value) != 0)
     return sock_error_from_win32((unsigned long)WSAGetLastError());
   return CO_OK;
 }
@@ -261,14 +310,14 @@ int sock_set_nodelay(sock_t *s, int on)
 int sock_set_keepalive(sock_t *s, int on)
 {
   BOOL value = on ? TRUE : FALSE;
-  if (setsockopt(s->handle, SOL_SOCKET, SO_KEEPALIVE, (const char *)&value, sizeof value) != 0)
+  if (setsockopt(sock__handle(s), SOL_SOCKET, SO_KEEPALIVE, (const char *)&value, sizeof value) != 0)
     return sock_error_from_win32((unsigned long)WSAGetLastError());
   return CO_OK;
 }
 
 int sock_shutdown_send(sock_t *s)
 {
-  if (shutdown(s->handle, SD_SEND) != 0)
+  if (shutdown(sock__handle(s), SD_SEND) != 0)
     return sock_error_from_win32((unsigned long)WSAGetLastError());
   return CO_OK;
 }

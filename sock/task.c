@@ -3,7 +3,7 @@
  * deadlines and sleep.
  *
  * A sock_task_t remembers what it awaits now (wait_kind, wait_obj, wait_op),
- * under its own lock. Three parties can end an await: its completion, a
+ * under its lock (one of the runtime's striped task locks). Three parties can end an await: its completion, a
  * canceller (sock_task_cancel, the runtime's shutdown) and the task's timer
  * (deadline). They meet under that lock, so exactly one of them ends it:
  *   - an overlapped call is only ever ended by its completion; a canceller
@@ -36,10 +36,15 @@ sock_task_t *sock__owner(co_task_t *task)
 {
   if (task == NULL)
     return NULL;
-  while (task->parent != NULL)
-    task = task->parent;
+  while (co_parent(task) != NULL)
+    task = co_parent(task);
   /* Only sock_spawn installs this hook: it marks a sock_task_t. */
-  return task->on_done == sock__task_done ? (sock_task_t *)task : NULL;
+  return task->up.on_done == sock__task_done ? (sock_task_t *)task : NULL;
+}
+
+static SRWLOCK *sock__task_lock(sock_task_t *st)
+{
+  return sock__stripe(st->runtime->task_locks, st);
 }
 
 static int sock__reason(const sock_task_t *st)
@@ -54,7 +59,7 @@ sock_task_t *sock__wait_lock(co_task_t *task, int *reason)
   sock_task_t *st = sock__owner(task);
   *reason = CO_OK;
   if (st != NULL) {
-    AcquireSRWLockExclusive(&st->lock);
+    AcquireSRWLockExclusive(sock__task_lock(st));
     *reason = sock__reason(st);
   }
   return st;
@@ -63,7 +68,7 @@ sock_task_t *sock__wait_lock(co_task_t *task, int *reason)
 void sock__wait_unlock(sock_task_t *st)
 {
   if (st != NULL)
-    ReleaseSRWLockExclusive(&st->lock);
+    ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
 void sock__wait_set(sock_task_t *st, int kind, void *obj, sock_op_t *op)
@@ -129,7 +134,7 @@ static void sock__cancel_wait(sock_task_t *st, int reason)
   sock_op_t *op = st->wait_op;
   switch (st->wait_kind) {
   case SOCK__WAIT_IO:  /* the completion will come, as aborted */
-    CancelIoEx((HANDLE)((sock_t *)st->wait_obj)->handle, &op->overlapped);
+    CancelIoEx((HANDLE)sock__handle(st->wait_obj), &op->overlapped);
     return;
   case SOCK__WAIT_QUEUE:
     if (!sock__waitlist_remove(st->wait_obj, op))
@@ -150,20 +155,22 @@ void sock_task_cancel(sock_task_t *st)
 {
   if (st == NULL)
     return;
-  AcquireSRWLockExclusive(&st->lock);
+  AcquireSRWLockExclusive(sock__task_lock(st));
   if (st->task.state != CO_DONE) {
     st->cancelled = 1;
     sock__cancel_wait(st, CO_ECANCELED);
   }
-  ReleaseSRWLockExclusive(&st->lock);
+  ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
 void sock_runtime_cancel_all(sock_runtime_t *rt)
 {
-  AcquireSRWLockExclusive(&rt->lock);  /* the list first, then each task */
+  AcquireSRWLockExclusive(&rt->lock);  /* the lists first, then each task, socket */
   rt->cancel_new = 1;
   for (sock_task_t *st = rt->tasks; st != NULL; st = st->next)
     sock_task_cancel(st);
+  for (sock_t *s = rt->sockets; s != NULL; s = s->next)
+    sock__cancel_socket(s);
   ReleaseSRWLockExclusive(&rt->lock);
 }
 
@@ -176,11 +183,6 @@ int sock_runtime_wait_tasks(sock_runtime_t *rt, unsigned ms)
 void sock__cancel_everything(sock_runtime_t *rt)
 {
   sock_runtime_cancel_all(rt);
-  AcquireSRWLockExclusive(&rt->lock);
-  for (sock_t *s = rt->sockets; s != NULL; s = s->next)
-    if (s->handle != INVALID_SOCKET)
-      CancelIoEx((HANDLE)s->handle, NULL);
-  ReleaseSRWLockExclusive(&rt->lock);
 }
 
 /* ---- the timer: deadline and sleep ------------------------------------------------ */
@@ -215,7 +217,7 @@ static void CALLBACK sock__timer_fired(PTP_CALLBACK_INSTANCE instance, void *con
   ULONGLONG now = sock__now_ms();
   (void)instance;
   (void)timer;
-  AcquireSRWLockExclusive(&st->lock);
+  AcquireSRWLockExclusive(sock__task_lock(st));
   tm = st->timing;
   if (tm->deadline_due != 0 && now >= tm->deadline_due) {
     tm->deadline_due = 0;
@@ -230,7 +232,7 @@ static void CALLBACK sock__timer_fired(PTP_CALLBACK_INSTANCE instance, void *con
     sock__wake_later(op);
   }
   sock__timing_arm(tm);
-  ReleaseSRWLockExclusive(&st->lock);
+  ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
 /* Under st->lock: the task's timer, made on first use. */
@@ -265,7 +267,7 @@ static void sock__timing_free(sock_task_t *st)
 int sock_deadline_set(sock_task_t *st, unsigned ms)
 {
   sock_timing_t *tm;
-  AcquireSRWLockExclusive(&st->lock);
+  AcquireSRWLockExclusive(sock__task_lock(st));
   tm = sock__timing(st);
   if (tm != NULL) {
     tm->deadline_due = sock__now_ms() + ms;
@@ -274,19 +276,19 @@ int sock_deadline_set(sock_task_t *st, unsigned ms)
     st->expired = 0;
     sock__timing_arm(tm);
   }
-  ReleaseSRWLockExclusive(&st->lock);
+  ReleaseSRWLockExclusive(sock__task_lock(st));
   return tm != NULL ? CO_OK : CO_ENOMEM;
 }
 
 void sock_deadline_clear(sock_task_t *st)
 {
-  AcquireSRWLockExclusive(&st->lock);
+  AcquireSRWLockExclusive(sock__task_lock(st));
   st->expired = 0;
   if (st->timing != NULL) {
     st->timing->deadline_due = 0;
     sock__timing_arm(st->timing);
   }
-  ReleaseSRWLockExclusive(&st->lock);
+  ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
 int sock_sleep_start(sock_op_t *op, unsigned ms, co_task_t *task)
@@ -346,7 +348,6 @@ void sock_spawn(sock_runtime_t *rt, sock_task_t *st, co_step_fn step, co_done_fn
   co_task_init(&st->task, step, sock__task_done);
   st->runtime = rt;
   st->on_done = on_done;
-  InitializeSRWLock(&st->lock);
   sock__wait_forget(st);
   st->timing = NULL;
   st->cancelled = 0;

@@ -232,8 +232,9 @@ START_TEST(nested_children_three_deep)
   ck_assert_int_eq(r.task.state, CO_WAITING);
   ck_assert_int_eq(r.mid.task.state, CO_WAITING);
   ck_assert_int_eq(r.mid.leaf.task.state, CO_WAITING);
-  ck_assert_ptr_eq(r.mid.leaf.task.parent, &r.mid.task);
-  ck_assert_ptr_eq(r.mid.task.parent, &r.task);
+  ck_assert_ptr_eq(co_parent(&r.mid.leaf.task), &r.mid.task);
+  ck_assert_ptr_eq(co_parent(&r.mid.task), &r.task);
+  ck_assert_ptr_null(co_parent(&r.task));
 
   ck_assert_int_eq(fake_complete(&r.mid.leaf.op, 20), CO_YIELDED);
   ck_assert_int_eq(r.task.state, CO_YIELDED);

@@ -26,11 +26,13 @@
  *                  and cli_server_stop().
  *
  * A program keeps no list of its live tasks for its stop: the runtime knows
- * them all. cli_server_stop() calls sock_runtime_cancel_all() (every live
- * task, and every task spawned afterwards, is cancelled and runs its own
+ * them all, and every socket. cli_server_stop() calls
+ * sock_runtime_cancel_all() (every live task and socket, and every one
+ * spawned or accepted afterwards, is cancelled, so each handler runs its own
  * cleanup: see the cleanup idiom in sock/sock.h), sock_runtime_wait_tasks()
- * (until every task's completion hook has run), then cli_wait_counters_zero();
- * the program reports and calls sock_runtime_shutdown().
+ * (until every sock_task_t's completion hook has run), then
+ * cli_wait_counters_zero() (handlers that are plain co tasks are gone when
+ * their sockets are); the program reports and calls sock_runtime_shutdown().
  */
 #ifndef EXAMPLES_CLI_H
 #define EXAMPLES_CLI_H

@@ -275,6 +275,32 @@ START_TEST(child_that_finishes_at_once_continues_inline)
 }
 END_TEST
 
+/* The task's framework part is three words: the step function, the hook or
+ * the parent (a task has one role, so they share a union), and 8 bytes of
+ * status, resume point, state and flags (plus where it is parked, with
+ * CO_DEBUG). A struct member added carelessly shows up here. */
+START_TEST(task_is_three_words)
+{
+  size_t debug = CO_DEBUG ? 2 * sizeof(void *) : 0;
+  ck_assert_uint_eq(sizeof(co_task_t), 2 * sizeof(void *) + 8 + debug);
+}
+END_TEST
+
+/* A struct used as a child, then given to co_task_init, is a top-level task
+ * again: its hook runs (the union holds the hook, not the old parent). */
+START_TEST(former_child_is_top_level_after_init)
+{
+  root_t r = {0};
+  co_task_init(&r.task, root_step, root_done);
+  ck_assert_int_eq(co_resume(&r.task), CO_WAITING);
+  ck_assert_ptr_eq(co_parent(&r.mid.task), &r.task);
+  co_task_init(&r.mid.task, quick_child_step, NULL);
+  ck_assert_ptr_null(co_parent(&r.mid.task));
+  ck_assert_int_eq(co_resume(&r.mid.task), CO_DONE);
+  ck_assert_int_eq(co_status(&r.mid.task), CO_EINVAL);
+}
+END_TEST
+
 Suite *cosock_test_suite(void)
 {
   Suite *s = suite_create("co_await");
@@ -295,6 +321,11 @@ Suite *cosock_test_suite(void)
   tc = tcase_create("child_status_reaches_parent");
   tcase_add_test(tc, child_status_reaches_parent);
   tcase_add_test(tc, child_that_finishes_at_once_continues_inline);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("task_is_three_words");
+  tcase_add_test(tc, task_is_three_words);
+  tcase_add_test(tc, former_child_is_top_level_after_init);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("nested_children_three_deep");

@@ -74,23 +74,28 @@ static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sendi
 /* Issues one WSARecv/WSASend. Returns CO_PENDING (the callback will see the
  * completion; nothing here touches op again), CO_OK with the synchronous
  * outcome in *error and *bytes (after CancelThreadpoolIo), or a negative
- * code when the task may not await any more (cancelled, timed out). The
- * task's lock is held across the call, so a canceller sees the call either
- * not yet made or made and registered, never in between. */
+ * code when the task may not await any more (cancelled, timed out) or the
+ * socket is cancelled. The task's lock is held across the call, so a
+ * canceller of the task sees the call either not yet made or made and
+ * registered, never in between. A canceller of the socket takes no lock
+ * of ours: the flag is read before the call and again after it went
+ * pending (socket.c explains the order). */
 static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned long *bytes)
 {
   WSABUF one, *bufs;
   DWORD count, done = 0, flags = 0;
   int sending, rc, last = 0, reason;
   sock_task_t *st = sock__wait_lock(op->task, &reason);
-  SRWLOCK *lock = reason == CO_OK ? sock__issue_lock(s, &reason) : NULL;
 
+  if (reason == CO_OK && sock__is(s, SOCK__CANCELLED))
+    reason = CO_ECANCELED;
   if (reason != CO_OK) {
     sock__wait_unlock(st);
     return reason;
   }
   count = sock__buffers(op, &one, &bufs, &sending);
   memset(&op->overlapped, 0, sizeof op->overlapped);
+  sock__retain(s);  /* ours until the second read: the completion may drop the op's */
   sock__pending_add(s->rt);
   StartThreadpoolIo(s->io);  /* before every overlapped call */
   if (sending)
@@ -99,16 +104,18 @@ static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned 
     rc = WSARecv(sock__handle(s), bufs, count, &done, &flags, &op->overlapped, NULL);
   if (rc != 0)
     last = WSAGetLastError();
-  ReleaseSRWLockExclusive(lock);
   if ((rc != 0 && last == WSA_IO_PENDING) || (rc == 0 && !sock__is(s, SOCK__SKIP_PORT))) {
     /* pending (or succeeded with the completion queued anyway) */
     sock__wait_set(st, SOCK__WAIT_IO, s, op);
     sock__wait_unlock(st);
+    sock__catch_cancel(s, op);
+    sock__release(s);
     return CO_PENDING;
   }
   sock__wait_unlock(st);
   CancelThreadpoolIo(s->io);  /* no completion will come */
   sock__pending_done(s->rt);
+  sock__release(s);  /* the op's own reference is still held: s lives */
   *error = (unsigned long)last;
   *bytes = done;
   return CO_OK;

@@ -151,10 +151,8 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
   InitializeThreadpoolEnvironment(&rt->env);
   InitializeThreadpoolEnvironment(&rt->io_env);
   InitializeSRWLock(&rt->lock);
-  for (int i = 0; i < SOCK__STRIPES; i++) {
+  for (int i = 0; i < SOCK__TASK_LOCKS; i++)
     InitializeSRWLock(&rt->task_locks[i]);
-    InitializeSRWLock(&rt->sock_locks[i]);
-  }
   rt->accepts_posted = config != NULL && config->accepts_posted > 0 ? config->accepts_posted : 8;
 
   error = sock__make_pool(rt, config);

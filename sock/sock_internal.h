@@ -75,11 +75,12 @@ struct sock_timing {
 
 typedef struct sock__listener sock__listener_t;
 
-/* Locks shared out by address: a task's lock (a canceller, its timer and its
- * completion meet there) and a socket's (sock_cancel against a new call).
- * A lock per object would cost 8 bytes in every task and socket; sharing
- * costs an occasional wait on a stranger's short critical section. */
-#define SOCK__STRIPES 64
+/* A task's lock (a canceller, its timer and its completion meet there) is
+ * one of the runtime's, shared out by address: a lock per task would cost
+ * 8 bytes in every task. It is held across the overlapped call an await
+ * issues, which under Wine is a trip to the wineserver, so the table is
+ * wide enough that two busy tasks rarely share one. */
+#define SOCK__TASK_LOCKS 256
 
 struct sock_runtime {
   TP_CALLBACK_ENVIRON env;       /* work items and timers: in the cleanup group */
@@ -99,16 +100,15 @@ struct sock_runtime {
   LPFN_ACCEPTEX             accept_ex;   /* Winsock extension functions */
   LPFN_CONNECTEX            connect_ex;
   LPFN_GETACCEPTEXSOCKADDRS get_addrs;
-  SRWLOCK             task_locks[SOCK__STRIPES];  /* order: lock, task's, socket's */
-  SRWLOCK             sock_locks[SOCK__STRIPES];
+  SRWLOCK             task_locks[SOCK__TASK_LOCKS];  /* order: lock, then a task's */
 };
 
-/* The stripe of an object: its address, past the bits every allocation
- * shares, folded onto the table. */
-static __inline SRWLOCK *sock__stripe(SRWLOCK *table, const void *object)
+/* The lock of a task: its address, past the bits every allocation shares,
+ * folded onto the table. */
+static __inline SRWLOCK *sock__task_lock_of(sock_runtime_t *rt, const void *task)
 {
-  ULONG_PTR a = (ULONG_PTR)object;
-  return &table[((a >> 4) ^ (a >> 10) ^ (a >> 16)) % SOCK__STRIPES];
+  ULONG_PTR a = (ULONG_PTR)task;
+  return &rt->task_locks[((a >> 4) ^ (a >> 12) ^ (a >> 20)) % SOCK__TASK_LOCKS];
 }
 
 /* sock.state: the reference count and the flags share one word, so that the
@@ -228,9 +228,10 @@ void sock__listener_on_slot(sock_t *s, sock_op_t *op, unsigned long error,
 void sock__listener_free(sock_t *s);
 /* sock_cancel of a listener: wakes the tasks waiting for a connection. */
 void sock__listener_cancel(sock_t *s);
-/* Locks s against sock_cancel while one call is issued (release the lock
- * returned), or returns NULL with *reason = CO_ECANCELED: s is cancelled. */
-SRWLOCK *sock__issue_lock(sock_t *s, int *reason);
+/* After an overlapped call on s went pending: if s was cancelled meanwhile
+ * (sock_cancel's CancelIoEx may have run before the call reached the
+ * kernel), cancel that call. The caller holds a reference on s. */
+void sock__catch_cancel(sock_t *s, sock_op_t *op);
 /* Under rt->lock: cancels the socket's operations, now and later. */
 void sock__cancel_socket(sock_t *s);
 void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error);

@@ -175,30 +175,32 @@ void sock_close(sock_t *s)
 
 /* ---- cancelling a socket ------------------------------------------------------------ */
 
-/* Under rt->lock (the handle cannot be closed meanwhile). The socket's
- * stripe orders us against a call being issued: it is either issued before
- * (and CancelIoEx finds it) or sees the flag and is never issued. */
+/* Cancellation of a socket takes no lock on the issuing side, where a lock
+ * would be held across a system call. The flag is set before CancelIoEx, and
+ * the issuer reads it before its call and again after a call went pending.
+ * A call that reached the kernel before CancelIoEx is cancelled by it; one
+ * that reached it after is seen by the second read, and cancelled there.
+ * (Interlocked operations on both sides order the flag and the calls.) */
+
+/* Under rt->lock: sock_close invalidates the handle under it before closing
+ * it, so a handle read here is still this socket's. */
 void sock__cancel_socket(sock_t *s)
 {
-  SRWLOCK *lock = sock__stripe(s->rt->sock_locks, s);
-  AcquireSRWLockExclusive(lock);
   InterlockedOr(&s->state, SOCK__CANCELLED);
   if (sock__handle(s) != INVALID_SOCKET)
     CancelIoEx((HANDLE)sock__handle(s), NULL);
-  ReleaseSRWLockExclusive(lock);
   if (sock__is(s, SOCK__LISTENING))
     sock__listener_cancel(s);
 }
 
-SRWLOCK *sock__issue_lock(sock_t *s, int *reason)
+void sock__catch_cancel(sock_t *s, sock_op_t *op)
 {
-  SRWLOCK *lock = sock__stripe(s->rt->sock_locks, s);
-  AcquireSRWLockExclusive(lock);
-  if (!sock__is(s, SOCK__CANCELLED))
-    return lock;
-  ReleaseSRWLockExclusive(lock);
-  *reason = CO_ECANCELED;
-  return NULL;
+  if ((InterlockedOr(&s->state, 0) & SOCK__CANCELLED) == 0)
+    return;  /* the usual case: one interlocked read */
+  AcquireSRWLockExclusive(&s->rt->lock);
+  if (sock__handle(s) != INVALID_SOCKET)
+    CancelIoEx((HANDLE)sock__handle(s), &op->overlapped);  /* the address is only a key */
+  ReleaseSRWLockExclusive(&s->rt->lock);
 }
 
 void sock_cancel(sock_t *s)

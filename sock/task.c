@@ -44,7 +44,7 @@ sock_task_t *sock__owner(co_task_t *task)
 
 static SRWLOCK *sock__task_lock(sock_task_t *st)
 {
-  return sock__stripe(st->runtime->task_locks, st);
+  return sock__task_lock_of(st->runtime, st);
 }
 
 static int sock__reason(const sock_task_t *st)

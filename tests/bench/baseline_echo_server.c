@@ -45,11 +45,13 @@
  *      when no operation is left close the IO objects.
  *
  * Usage (the same conventions as examples/echo_server.c):
- *     baseline_echo_server [--host H] [--port P] [--accepts N] [--no-stdin]
- *   --host H     address to listen on (default 127.0.0.1)
- *   --port P     port (default 0: any free port)
- *   --accepts N  AcceptEx calls kept posted (default ACCEPTS_POSTED)
- *   --no-stdin   do not stop at end of stdin (for `... </dev/null &`)
+ *     baseline_echo_server [--host H] [--port P] [--accepts N] [--idle-friendly] [--no-stdin]
+ *   --host H         address to listen on (default 127.0.0.1)
+ *   --port P         port (default 0: any free port)
+ *   --accepts N      AcceptEx calls kept posted (default ACCEPTS_POSTED)
+ *   --idle-friendly  wait for data with a zero-byte receive first (no buffer
+ *                    pinned while idle; one more kernel trip per message)
+ *   --no-stdin       do not stop at end of stdin (for `... </dev/null &`)
  * The first line on stdout is exactly "listening on H:P" (flushed), with the
  * real port. It runs until Ctrl+C, console close, or end of file on stdin
  * (the easy way to stop it under Wine: close the pipe it reads), then shuts
@@ -89,6 +91,7 @@ enum {
 
 /* What a connection's one outstanding operation is. */
 enum conn_state {
+  CONN_WAITING,   /* a zero-byte WSARecv: data has arrived when it completes */
   CONN_RECEIVING, /* a WSARecv into buf */
   CONN_SENDING    /* a WSASend of buf[sent..len) */
 };
@@ -130,6 +133,7 @@ static struct {
   int             n_slots;
   volatile LONG   accepts_pending; /* slots with an AcceptEx in the kernel       */
   volatile LONG   stopping;      /* set once: no new operations after it         */
+  int             idle_friendly; /* --idle-friendly: CONN_WAITING before receiving */
   volatile LONG   live;          /* connections not yet closed                   */
   volatile LONG   accepted;      /* statistics                                   */
   volatile LONG   accept_errors;
@@ -193,9 +197,9 @@ static enum issue_result conn_issue(conn_t *c, DWORD *bytes, DWORD *error)
 
   memset(&c->ov, 0, sizeof c->ov);
   StartThreadpoolIo(c->io);
-  if (c->state == CONN_RECEIVING) {
+  if (c->state != CONN_SENDING) {
     b.buf = c->buf;
-    b.len = BUFFER_SIZE;
+    b.len = c->state == CONN_WAITING ? 0 : BUFFER_SIZE;
     rc = WSARecv(c->sock, &b, 1, bytes, &flags, &c->ov, NULL);
   } else {
     b.buf = c->buf + c->sent;
@@ -224,6 +228,9 @@ static int conn_on_result(conn_t *c, DWORD error, DWORD bytes)
     return 0;
   }
   switch ((enum conn_state)c->state) {
+  case CONN_WAITING:  /* data (or the end of the stream) is there: read it */
+    c->state = CONN_RECEIVING;
+    break;
   case CONN_RECEIVING:
     if (bytes == 0) { /* the peer finished sending: end of stream */
       conn_close(c);
@@ -235,8 +242,8 @@ static int conn_on_result(conn_t *c, DWORD error, DWORD bytes)
     break;
   case CONN_SENDING:
     c->sent += bytes;
-    if (c->sent == c->len)
-      c->state = CONN_RECEIVING;  /* all sent back: receive again */
+    if (c->sent == c->len)        /* all sent back: receive again */
+      c->state = g.idle_friendly ? CONN_WAITING : CONN_RECEIVING;
     break;                        /* else send the rest */
   }
   return 1;
@@ -308,7 +315,7 @@ static void conn_start(SOCKET s)
   c->skip = (unsigned char)enable_skip_completion(s);
   if (c->skip)
     InterlockedIncrement(&g.skip_on);
-  c->state = CONN_RECEIVING;
+  c->state = g.idle_friendly ? CONN_WAITING : CONN_RECEIVING;
 
   InterlockedIncrement(&g.live);
   InterlockedIncrement(&g.accepted);
@@ -407,7 +414,8 @@ static VOID CALLBACK on_listener_io(PTP_CALLBACK_INSTANCE instance, PVOID contex
 
 static void usage(void)
 {
-  fprintf(stderr, "usage: baseline_echo_server [--host H] [--port P] [--accepts N] [--no-stdin]\n");
+  fprintf(stderr, "usage: baseline_echo_server [--host H] [--port P] [--accepts N] "
+                  "[--idle-friendly] [--no-stdin]\n");
   exit(2);
 }
 
@@ -556,6 +564,8 @@ int main(int argc, char **argv)
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--no-stdin") == 0)
       use_stdin = 0;
+    else if (strcmp(argv[i], "--idle-friendly") == 0)
+      g.idle_friendly = 1;
     else if (i + 1 >= argc)
       usage();
     else if (strcmp(argv[i], "--host") == 0)

@@ -19,7 +19,7 @@
 #      the server process's CPU time (utime+stime in /proc/<pid>/stat: the Wine process is
 #      the Linux process, all its threads) and the wineserver's, and divides by the round
 #      trips the load generator counted.
-#   4. Memory: starts each server afresh (cosock with --idle-friendly: idle connections
+#   4. Memory: starts each server afresh (both with --idle-friendly: idle connections
 #      wait with a zero-byte receive and pin no buffer), opens N idle connections (default 10,000), and
 #      reads the server process's private memory and RSS from /proc before and after.
 #      The framework bytes per connection are what each server prints on stderr when it
@@ -289,10 +289,9 @@ done
 declare -A mem_priv0 mem_priv1 mem_rss0 mem_rss1 mem_ws0 mem_ws1 mem_est
 if [ "$do_memory" = 1 ]; then
     for s in "${servers[@]}"; do
-        # Idle connections pin no receive buffer in cosock's idle-friendly mode (a
-        # zero-byte receive waits for data); the timed rounds above use the hot path.
-        if [ "$s" = cosock ]; then start_server "$s" "${exe_of[$s]}" --idle-friendly
-        else start_server "$s" "${exe_of[$s]}"; fi
+        # Idle connections pin no receive buffer in either server's idle-friendly mode
+        # (a zero-byte receive waits for data); the timed rounds above use the hot path.
+        start_server "$s" "${exe_of[$s]}" --idle-friendly
         sleep 1
         pid=${srv_pid[$s]}
         mem_priv0[$s]=$(private_kb "$pid"); mem_rss0[$s]=$(rss_kb "$pid")

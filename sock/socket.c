@@ -102,7 +102,7 @@ int sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, size_t size, sock_
     state |= SOCK__INET6;
   if (sock__enable_skip(rt, handle, family))
     state |= SOCK__SKIP_PORT;
-  if (size > sizeof *s)
+  if (size > sizeof *s)  /* only a listener's struct extends the sock_t */
     state |= SOCK__LISTENING;
 
   AcquireSRWLockExclusive(&rt->lock);

@@ -73,34 +73,15 @@ static int sock__connect_issue(sock__connect_t *job, const struct addrinfo *ai,
   sock_t *s = job->attempt;
   sock_op_t *op = job->op;
   int reason;
-  sock_task_t *st = sock__wait_lock(op->task, &reason);
-  if (reason == CO_OK && sock__is(s, SOCK__CANCELLED))
-    reason = CO_ECANCELED;  /* born cancelled, after sock_runtime_cancel_all */
-  if (reason != CO_OK) {
-    sock__wait_unlock(st);
+  sock_task_t *st = sock__call_begin(s, op, &reason);  /* born cancelled after cancel_all */
+  if (reason != CO_OK)
     return reason;
-  }
-  memset(&op->overlapped, 0, sizeof op->overlapped);
-  sock__retain(s);  /* ours until the second read of the flag (as in ops.c) */
-  sock__pending_add(job->rt);
-  StartThreadpoolIo(s->io);
-  if (job->rt->connect_ex(sock__handle(s), ai->ai_addr, (int)ai->ai_addrlen, NULL, 0, NULL,
-                          &op->overlapped)) {
-    *win32_error = 0;
-  } else {
+  *win32_error = 0;
+  if (!job->rt->connect_ex(sock__handle(s), ai->ai_addr, (int)ai->ai_addrlen, NULL, 0, NULL,
+                           &op->overlapped))
     *win32_error = (unsigned long)WSAGetLastError();
-  }
-  if (*win32_error == ERROR_IO_PENDING || (*win32_error == 0 && !sock__is(s, SOCK__SKIP_PORT))) {
-    sock__wait_set(st, SOCK__WAIT_IO, s, op);
-    sock__wait_unlock(st);
-    sock__catch_cancel(s, op);
-    sock__release(s);
+  if (sock__call_end(st, s, op, *win32_error) == CO_PENDING)
     return CO_PENDING;
-  }
-  sock__release(s);  /* job->attempt still holds the owner's reference */
-  sock__wait_unlock(st);
-  CancelThreadpoolIo(s->io);
-  sock__pending_done(job->rt);
   return *win32_error == 0 ? CO_OK : CO_EUNKNOWN;
 }
 

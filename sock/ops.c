@@ -75,48 +75,27 @@ static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sendi
  * completion; nothing here touches op again), CO_OK with the synchronous
  * outcome in *error and *bytes (after CancelThreadpoolIo), or a negative
  * code when the task may not await any more (cancelled, timed out) or the
- * socket is cancelled. The task's lock is held across the call, so a
- * canceller of the task sees the call either not yet made or made and
- * registered, never in between. A canceller of the socket takes no lock
- * of ours: the flag is read before the call and again after it went
- * pending (socket.c explains the order). */
+ * socket is cancelled (sock__call_begin/_end in socket.c: the protocol). */
 static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned long *bytes)
 {
   WSABUF one, *bufs;
   DWORD count, done = 0, flags = 0;
-  int sending, rc, last = 0, reason;
-  sock_task_t *st = sock__wait_lock(op->task, &reason);
+  int sending, rc, reason;
+  unsigned long last = 0;
+  sock_task_t *st = sock__call_begin(s, op, &reason);
 
-  if (reason == CO_OK && sock__is(s, SOCK__CANCELLED))
-    reason = CO_ECANCELED;
-  if (reason != CO_OK) {
-    sock__wait_unlock(st);
+  if (reason != CO_OK)
     return reason;
-  }
   count = sock__buffers(op, &one, &bufs, &sending);
-  memset(&op->overlapped, 0, sizeof op->overlapped);
-  sock__retain(s);  /* ours until the second read: the completion may drop the op's */
-  sock__pending_add(s->rt);
-  StartThreadpoolIo(s->io);  /* before every overlapped call */
   if (sending)
     rc = WSASend(sock__handle(s), bufs, count, &done, 0, &op->overlapped, NULL);
   else
     rc = WSARecv(sock__handle(s), bufs, count, &done, &flags, &op->overlapped, NULL);
   if (rc != 0)
-    last = WSAGetLastError();
-  if ((rc != 0 && last == WSA_IO_PENDING) || (rc == 0 && !sock__is(s, SOCK__SKIP_PORT))) {
-    /* pending (or succeeded with the completion queued anyway) */
-    sock__wait_set(st, SOCK__WAIT_IO, s, op);
-    sock__wait_unlock(st);
-    sock__catch_cancel(s, op);
-    sock__release(s);
+    last = (unsigned long)WSAGetLastError();
+  if (sock__call_end(st, s, op, last) == CO_PENDING)
     return CO_PENDING;
-  }
-  sock__wait_unlock(st);
-  CancelThreadpoolIo(s->io);  /* no completion will come */
-  sock__pending_done(s->rt);
-  sock__release(s);  /* the op's own reference is still held: s lives */
-  *error = (unsigned long)last;
+  *error = last;
   *bytes = done;
   return CO_OK;
 }

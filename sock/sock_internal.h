@@ -228,10 +228,15 @@ void sock__listener_on_slot(sock_t *s, sock_op_t *op, unsigned long error,
 void sock__listener_free(sock_t *s);
 /* sock_cancel of a listener: wakes the tasks waiting for a connection. */
 void sock__listener_cancel(sock_t *s);
-/* After an overlapped call on s went pending: if s was cancelled meanwhile
- * (sock_cancel's CancelIoEx may have run before the call reached the
- * kernel), cancel that call. The caller holds a reference on s. */
-void sock__catch_cancel(sock_t *s, sock_op_t *op);
+/* The two halves of an overlapped call on s for op (WSARecv, WSASend,
+ * ConnectEx). _begin locks op's task, refuses a task that may not await or a
+ * cancelled socket (returns NULL, *reason says why), and readies op and s's
+ * IO object. Make the call, then give _end its Win32 result (0, or the
+ * error, ERROR_IO_PENDING included): it registers the await and returns
+ * CO_PENDING, or undoes the readying for a call that finished at once and
+ * returns CO_OK. socket.c explains the order against sock_cancel. */
+sock_task_t *sock__call_begin(sock_t *s, sock_op_t *op, int *reason);
+int  sock__call_end(sock_task_t *st, sock_t *s, sock_op_t *op, unsigned long error);
 /* Under rt->lock: cancels the socket's operations, now and later. */
 void sock__cancel_socket(sock_t *s);
 void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error);

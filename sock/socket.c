@@ -193,7 +193,8 @@ void sock__cancel_socket(sock_t *s)
     sock__listener_cancel(s);
 }
 
-void sock__catch_cancel(sock_t *s, sock_op_t *op)
+/* After a call went pending: the second read of the flag. */
+static void sock__catch_cancel(sock_t *s, sock_op_t *op)
 {
   if ((InterlockedOr(&s->state, 0) & SOCK__CANCELLED) == 0)
     return;  /* the usual case: one interlocked read */
@@ -201,6 +202,46 @@ void sock__catch_cancel(sock_t *s, sock_op_t *op)
   if (sock__handle(s) != INVALID_SOCKET)
     CancelIoEx((HANDLE)sock__handle(s), &op->overlapped);  /* the address is only a key */
   ReleaseSRWLockExclusive(&s->rt->lock);
+}
+
+/* ---- the two halves of every overlapped call on a socket --------------------------- */
+
+/* The task's lock is held across the call, so a canceller of the task sees
+ * the call either not yet made or made and registered, never in between. A
+ * canceller of the socket takes no lock of ours (above). The reference taken
+ * here keeps s alive until the second read of its flag: once the call is
+ * pending, its completion may drop the operation's reference at any time. */
+sock_task_t *sock__call_begin(sock_t *s, sock_op_t *op, int *reason)
+{
+  sock_task_t *st = sock__wait_lock(op->task, reason);
+  if (*reason == CO_OK && sock__is(s, SOCK__CANCELLED))
+    *reason = CO_ECANCELED;
+  if (*reason != CO_OK) {
+    sock__wait_unlock(st);
+    return NULL;
+  }
+  memset(&op->overlapped, 0, sizeof op->overlapped);
+  sock__retain(s);
+  sock__pending_add(s->rt);
+  StartThreadpoolIo(s->io);  /* before every overlapped call */
+  return st;
+}
+
+int sock__call_end(sock_task_t *st, sock_t *s, sock_op_t *op, unsigned long error)
+{
+  int pending = error == ERROR_IO_PENDING ||
+                (error == 0 && !sock__is(s, SOCK__SKIP_PORT));  /* queued anyway */
+  if (pending) {
+    sock__wait_set(st, SOCK__WAIT_IO, s, op);
+    sock__wait_unlock(st);
+    sock__catch_cancel(s, op);
+  } else {
+    sock__wait_unlock(st);
+    CancelThreadpoolIo(s->io);  /* no completion will come */
+    sock__pending_done(s->rt);
+  }
+  sock__release(s);  /* _begin's: the last one if the call has completed meanwhile */
+  return pending ? CO_PENDING : CO_OK;
 }
 
 void sock_cancel(sock_t *s)

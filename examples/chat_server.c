@@ -419,10 +419,8 @@ int main(int argc, char **argv)
             "A line-based chat room: every line a client sends goes to every other client.\n"
             "Clients that fall behind are dropped. Stops on Ctrl+C or end of stdin.",
             flags, sizeof flags / sizeof flags[0]);
-  if (!cli_stop_init(!no_stdin)) {
-    fprintf(stderr, "chat_server: cannot create events (error %lu)\n", GetLastError());
+  if (!cli_stop_init(!no_stdin))
     return 1;
-  }
 
   if (!cli_server_start(host, port, &g.rt, &server.listener))
     return 1;

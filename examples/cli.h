@@ -157,15 +157,17 @@ static inline DWORD WINAPI cli__watch_stdin(LPVOID arg)
 
 /* Creates the stop event and installs the console handler; with
  * `watch_stdin`, a small thread also sets the event at end of stdin (a
- * program run detached, `... </dev/null &`, wants --no-stdin). Returns 0 if
- * the event could not be created. */
+ * program run detached, `... </dev/null &`, wants --no-stdin). Returns 0,
+ * after logging why, if the events could not be created. */
 static inline int cli_stop_init(int watch_stdin)
 {
   HANDLE in;
   cli__stop = CreateEventW(NULL, TRUE, FALSE, NULL);
   cli__exited = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (cli__stop == NULL || cli__exited == NULL)
+  if (cli__stop == NULL || cli__exited == NULL) {
+    fprintf(stderr, "%s: cannot create events (error %lu)\n", cli__program, GetLastError());
     return 0;
+  }
   SetConsoleCtrlHandler(cli__on_console, TRUE);
   in = GetStdHandle(STD_INPUT_HANDLE);
   if (watch_stdin && in != NULL && in != INVALID_HANDLE_VALUE) {

@@ -146,8 +146,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "echo_client: --port is required (try --help)\n");
     return 2;
   }
+  if (!cli_stop_init(0))
+    return 1;
   g.all_done = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (g.all_done == NULL || !cli_stop_init(0)) {
+  if (g.all_done == NULL) {
     fprintf(stderr, "echo_client: cannot create events (error %lu)\n", GetLastError());
     return 1;
   }

@@ -184,10 +184,8 @@ int main(int argc, char **argv)
   cli_parse(argc, argv, "echo_server",
             "An echo server: every byte a client sends comes back. Stops on Ctrl+C or end of stdin.",
             flags, sizeof flags / sizeof flags[0]);
-  if (!cli_stop_init(!no_stdin)) {
-    fprintf(stderr, "echo_server: cannot create events (error %lu)\n", GetLastError());
+  if (!cli_stop_init(!no_stdin))
     return 1;
-  }
 
   if (!cli_server_start(host, port, &g.rt, &listener))
     return 1;

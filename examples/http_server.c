@@ -616,10 +616,8 @@ int main(int argc, char **argv)
   cfg.limits.max_target = cfg.max_head;  /* the head's limit bounds it (then 414) */
   cfg.limits.max_body = cfg.max_body;
   sock_sem_init(&g.slots, (long)cfg.max_connections);
-  if (!cli_stop_init(!no_stdin)) {
-    fprintf(stderr, "http_server: cannot create events (error %lu)\n", GetLastError());
+  if (!cli_stop_init(!no_stdin))
     return 1;
-  }
 
   if (!cli_server_start(host, port, &g.rt, &server.listener))
     return 1;

@@ -203,10 +203,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "tcp_proxy: --target-port is required (try --help)\n");
     return 2;
   }
-  if (!cli_stop_init(!no_stdin)) {
-    fprintf(stderr, "tcp_proxy: cannot create events (error %lu)\n", GetLastError());
+  if (!cli_stop_init(!no_stdin))
     return 1;
-  }
   if (!cli_server_start(host, port, &g.rt, &server.listener))
     return 1;
   sock_spawn(g.rt, &server.task, server_step, NULL);

@@ -183,7 +183,7 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
 static void sock__drain(sock_runtime_t *rt)
 {
   do
-    sock__cancel_everything(rt);
+    sock_runtime_cancel_all(rt);  /* every task and every socket */
   while (!sock__wait_zero(&rt->n_pending, 50));
 }
 

@@ -160,7 +160,6 @@ void sock__idle_signal(void);
 /* Waits up to ms until *counter is 0; 1 if it is. */
 int  sock__wait_zero(volatile LONG *counter, DWORD ms);
 int  sock__shutting_down(const sock_runtime_t *rt);
-void sock__cancel_everything(sock_runtime_t *rt);
 
 /* ---- task.c: the task side of every await ------------------------------------- */
 /* The sock_task_t at the top of task's CO_CALL chain, or NULL for a plain

@@ -179,12 +179,6 @@ int sock_runtime_wait_tasks(sock_runtime_t *rt, unsigned ms)
   return sock__wait_zero(&rt->n_tasks, ms);
 }
 
-/* Shutdown: every live task is cancelled, every socket's IO too. */
-void sock__cancel_everything(sock_runtime_t *rt)
-{
-  sock_runtime_cancel_all(rt);
-}
-
 /* ---- the timer: deadline and sleep ------------------------------------------------ */
 
 /* Under st->lock: set the timer for the earlier of deadline and sleep. */

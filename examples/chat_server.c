@@ -268,7 +268,7 @@ static co_state_t writer_step(co_task_t *t)
   client_t *c = w->c;
   CO_BEGIN(t);
   for (;;) {
-    CO_AWAIT(t, sock_chan_recv_start(&w->op, &c->queue, (void **)&w->msg, t));
+    CO_AWAIT(t, sock_chan_recv_start(&w->op, &c->queue, (void **)&w->msg, &w->task));
     if (w->op.error < 0)
       break;  /* CO_ECLOSED: the client left and all was sent; CO_ECANCELED: stop */
     if (c->dropped != NULL)

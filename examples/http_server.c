@@ -542,7 +542,7 @@ static co_state_t server_step(co_task_t *t)
   CO_BEGIN(t);
   for (;;) {
     /* A permit first: at the cap, we stop accepting until one comes back. */
-    CO_AWAIT(t, sock_sem_acquire_start(&s->op, &g.slots, t));
+    CO_AWAIT(t, sock_sem_acquire_start(&s->op, &g.slots, &s->task));
     if (s->op.error < 0)
       break;               /* stop: main cancelled us */
     CO_AWAIT(t, sock_accept_start(&s->op, s->listener, &s->acc, t));

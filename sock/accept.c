@@ -1,12 +1,15 @@
 /*
- * sock/accept.c - accepting connections. A listener keeps several AcceptEx
- * calls posted ("slots"), so connections are taken off the backlog while no
- * task is asking yet. A finished slot goes to the first waiting task, or
- * waits in the ready queue for the next sock_accept_start, which then
- * finishes at once. A slot whose connection was handed out is posted again
- * at the next sock_accept_start (by then the accept loop has started the
- * new connection), so the two kernel calls of a re-post (WSASocketW,
- * AcceptEx) are not on that connection's path.
+ * sock/accept.c - the listener kind: accepting connections. A listener
+ * keeps several AcceptEx calls posted ("slots"), so connections are taken
+ * off the backlog while no task is asking yet. A finished slot goes to the
+ * first waiting task, or waits in the ready queue for the next
+ * sock_accept_start, which then finishes at once. A slot whose connection
+ * was handed out is posted again at the next sock_accept_start (by then
+ * the accept loop has started the new connection), so the two kernel calls
+ * of a re-post (WSASocketW, AcceptEx) are not on that connection's path.
+ * A slot that cannot be posted again (out of handles, say) waits idle for
+ * the next try; when no slot is left posted, the waiting tasks wake with
+ * that error rather than wait for a connection that cannot come.
  */
 #include "sock_internal.h"
 
@@ -22,100 +25,110 @@ typedef struct sock__slot {
   char               addrs[2 * SOCK__ADDR_LEN];  /* local and peer address */
 } sock__slot_t;
 
-struct sock__listener {
-  sock_t          sock;       /* first: a listener is a socket (SOCK__LISTENING) */
-  sock_waitlist_t w;          /* its lock guards both queues; queue 0: waiting tasks */
+typedef struct sock__listener {
+  sock_t          sock;       /* first: a listener is a handle (SOCK__KIND_LISTENER) */
+  sock_waitlist_t w;          /* its lock guards what follows; queue 0: waiting tasks */
   sock__slot_t   *ready;      /* accepted, not handed out yet (FIFO) */
   sock__slot_t   *ready_tail;
-  sock__slot_t   *idle;       /* handed out, to be posted again */
-  unsigned        n_idle;
+  sock__slot_t   *idle;       /* handed out or failed, to be posted again */
   unsigned        n_slots;
+  unsigned        n_posted;   /* AcceptEx calls in the kernel now */
+  int             post_error; /* why the last post failed (CO_OK if it did not) */
   sock__slot_t   *slots;
-};
+} sock__listener_t;
 
 static sock__listener_t *sock__listener(sock_t *s)
 {
   return (sock__listener_t *)s;
 }
 
-/* A listener that hands out no more connections. */
-static int sock__listener_stopped(const sock_t *ls)
+static sock__listener_t *sock__listener_of_list(sock_waitlist_t *w)
 {
-  return sock__is(ls, SOCK__CLOSED | SOCK__CANCELLED) || sock__shutting_down(ls->rt);
+  return (sock__listener_t *)((char *)w - offsetof(sock__listener_t, w));
 }
 
 /* ---- posting ------------------------------------------------------------------- */
 
 static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback);
 
-/* Posts one AcceptEx. Holds a reference on the listener until its completion
- * has been handled. */
-static int sock__post(sock_t *ls, sock__slot_t *slot)
+/* The hub's call for a slot: one AcceptEx. */
+static unsigned long sock__accept_call(sock_t *ls, sock_op_t *op, void *arg,
+                                       unsigned long *bytes)
 {
-  sock_runtime_t *rt = ls->rt;
-  DWORD bytes = 0;
-  int error = CO_OK, last;
-
-  if (sock__listener_stopped(ls))
-    return CO_ECANCELED;
-  slot->accepted = sock__new_handle(sock__family(ls), &error);
-  if (slot->accepted == INVALID_SOCKET)
-    return error;
-  sock__op_begin(&slot->op, SOCK__ACCEPT_SLOT, NULL);
-  memset(&slot->op.overlapped, 0, sizeof slot->op.overlapped);
-  sock__retain(ls);
-  sock__pending_add(rt);
-  StartThreadpoolIo(ls->io);
-  if (rt->accept_ex(sock__handle(ls), slot->accepted, slot->addrs, 0, SOCK__ADDR_LEN,
-                    SOCK__ADDR_LEN, &bytes, &slot->op.overlapped)) {
-    if (!sock__is(ls, SOCK__SKIP_PORT))
-      return CO_PENDING;
-    CancelThreadpoolIo(ls->io);  /* accepted at once: no completion */
-    sock__pending_done(rt);
-    sock__slot_ready(ls, slot, 0);
-    sock__release(ls);
-    return CO_OK;
-  }
-  last = WSAGetLastError();
-  if (last == ERROR_IO_PENDING)
-    return CO_PENDING;
-  CancelThreadpoolIo(ls->io);
-  sock__pending_done(rt);
-  sock__release(ls);
-  closesocket(slot->accepted);
-  slot->accepted = INVALID_SOCKET;
-  return sock_error_from_win32((unsigned long)last);
+  sock__slot_t *slot = arg;
+  DWORD done = 0;
+  BOOL ok = sock__sys.AcceptEx(sock__socket(ls), slot->accepted, slot->addrs, 0,
+                               SOCK__ADDR_LEN, SOCK__ADDR_LEN, &done, &op->overlapped);
+  *bytes = done;
+  return ok ? 0 : (unsigned long)WSAGetLastError();
 }
 
-/* A slot whose connection was handed out waits here to be posted again. */
-static void sock__slot_idle(sock__listener_t *l, sock__slot_t *slot)
+static void sock__count_posted(sock__listener_t *l, int delta)
+{
+  AcquireSRWLockExclusive(&l->w.lock);
+  l->n_posted = (unsigned)((int)l->n_posted + delta);
+  ReleaseSRWLockExclusive(&l->w.lock);
+}
+
+/* Posts one AcceptEx: CO_PENDING, CO_OK (accepted at once and handed on),
+ * or why it could not be posted (the slot is then free to post again). */
+static int sock__post(sock_t *ls, sock__slot_t *slot)
+{
+  sock__listener_t *l = sock__listener(ls);
+  unsigned long error = 0, bytes = 0;
+  int rc = sock__admit(ls);
+  if (rc != CO_OK)
+    return rc;
+  slot->accepted = sock__tcp_socket(sock__family(ls), &rc);
+  if (slot->accepted == INVALID_SOCKET)
+    return rc;
+  sock__op_begin(&slot->op, SOCK__ACCEPT_SLOT, NULL);
+  sock__count_posted(l, +1);  /* before the call: its completion counts down */
+  rc = sock__hub_call(ls, &slot->op, sock__accept_call, slot, &error, &bytes);
+  if (rc == CO_PENDING)
+    return CO_PENDING;
+  sock__count_posted(l, -1);
+  if (rc == CO_OK && error == 0) {
+    sock__slot_ready(ls, slot, 0);  /* accepted at once (skip mode) */
+    return CO_OK;
+  }
+  closesocket(slot->accepted);
+  slot->accepted = INVALID_SOCKET;
+  return rc != CO_OK ? rc : slot->op.error;
+}
+
+/* A slot to be posted again. `error`: why it is idle, if it failed. */
+static void sock__slot_idle(sock__listener_t *l, sock__slot_t *slot, int error)
 {
   AcquireSRWLockExclusive(&l->w.lock);
   slot->next = l->idle;
   l->idle = slot;
-  l->n_idle++;
+  if (error < 0)
+    l->post_error = error;
   ReleaseSRWLockExclusive(&l->w.lock);
 }
 
 /* Posts the idle slots again. A failure (out of handles, closing) keeps the
- * slot idle for the next try. */
-static void sock__repost_idle(sock_t *ls)
+ * slot idle for the next try and returns the error. */
+static int sock__repost_idle(sock_t *ls)
 {
   sock__listener_t *l = sock__listener(ls);
   for (;;) {
     sock__slot_t *slot;
+    int rc;
     AcquireSRWLockExclusive(&l->w.lock);
     slot = l->idle;
     if (slot != NULL) {
       l->idle = slot->next;
-      l->n_idle--;
+      l->post_error = CO_OK;
     }
     ReleaseSRWLockExclusive(&l->w.lock);
     if (slot == NULL)
-      return;
-    if (sock__post(ls, slot) < 0) {
-      sock__slot_idle(l, slot);
-      return;
+      return CO_OK;
+    rc = sock__post(ls, slot);
+    if (rc < 0) {
+      sock__slot_idle(l, slot, rc);
+      return rc;
     }
   }
 }
@@ -126,9 +139,9 @@ static void sock__repost_idle(sock_t *ls)
  * peer address. Sets op.error. */
 static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
 {
-  sock_accept_t *result = (sock_accept_t *)op->buf;
+  sock_accept_t *result = op->target.accept;
   SOCKET h = slot->accepted;
-  SOCKET lh = sock__handle(ls);
+  SOCKET lh = sock__socket(ls);
   struct sockaddr *local, *peer;
   int local_len = 0, peer_len = 0;
 
@@ -139,22 +152,14 @@ static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
   memset(&result->peer, 0, sizeof result->peer);
   memcpy(&result->peer, peer,
          (size_t)peer_len < sizeof result->peer ? (size_t)peer_len : sizeof result->peer);
-  op->error = (short)sock__wrap(ls->rt, h, sock__family(ls), sizeof(sock_t), &result->sock);
+  op->error = (short)sock__tcp_wrap(ls->rt, h, sock__family(ls), SOCK__KIND_TCP, &result->sock);
   if (op->error == CO_OK)
     sock_set_nodelay(result->sock, 1);
 }
 
-/* The end of a waiting accept: inside an IO callback, wake its task right
- * here (as any completion does); elsewhere on a pool thread. */
-static void sock__wake_waiter(sock_op_t *op, int in_callback)
-{
-  if (in_callback)
-    sock__wake_now(op);
-  else
-    sock__wake_later(op);
-}
-
-/* A slot has a connection: give it to the first waiter, or queue it. */
+/* A slot has a connection: give it to the first waiter, or queue it. In
+ * the slot's own completion the waiter wakes right here, as any completion
+ * wakes its task; elsewhere on a pool thread. */
 static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
 {
   sock__listener_t *l = sock__listener(ls);
@@ -174,120 +179,127 @@ static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
   if (waiter == NULL)
     return;
   sock__deliver(ls, slot, waiter);
-  sock__slot_idle(l, slot);
-  sock__wake_waiter(waiter, in_callback);
-  if (in_callback)  /* the woken loop re-posted when it waited again, or not */
-    sock__repost_idle(ls);
+  sock__slot_idle(l, slot, CO_OK);
+  if (in_callback)
+    sock__wake_now(ls->rt, waiter);
+  else
+    sock__wake_later(ls->rt, waiter);
 }
 
-/* The listener is closing: every waiting task wakes with CO_ECANCELED. */
-static void sock__flush_waiters(sock__listener_t *l)
+/* Every waiting task wakes with `error`, on a pool thread. */
+static void sock__flush_waiters(sock__listener_t *l, int error)
 {
-  sock_op_t *op;
+  sock_op_t *chain;
   AcquireSRWLockExclusive(&l->w.lock);
-  op = sock__waitlist_take_all(&l->w, 0);
+  chain = sock__waitlist_take_all(&l->w, 0);
   ReleaseSRWLockExclusive(&l->w.lock);
-  while (op != NULL) {
-    sock_op_t *next = sock__chain_next(op);
-    sock__op_fail(op, ERROR_OPERATION_ABORTED);
-    sock__wake_later(op);
-    op = next;
-  }
+  sock__wake_chain(chain, error);
 }
 
-/* The IO callback of a posted AcceptEx. */
-void sock__listener_on_slot(sock_t *ls, sock_op_t *op, unsigned long error,
-                            unsigned long bytes)
+/* A posted AcceptEx failed (the client reset before we accepted, say):
+ * post the slot again; if that fails too and no slot is left posted, the
+ * waiters would wait for nothing, so they wake with the error. */
+static void sock__slot_failed(sock_t *ls, sock__slot_t *slot)
+{
+  sock__listener_t *l = sock__listener(ls);
+  int rc, none_posted;
+  closesocket(slot->accepted);
+  slot->accepted = INVALID_SOCKET;
+  rc = sock__admit(ls);
+  if (rc != CO_OK) {
+    sock__slot_idle(l, slot, rc);
+    sock__flush_waiters(l, CO_ECANCELED);
+    return;
+  }
+  rc = sock__post(ls, slot);
+  if (rc >= 0)
+    return;
+  sock__slot_idle(l, slot, rc);
+  AcquireSRWLockExclusive(&l->w.lock);
+  none_posted = l->n_posted == 0;
+  ReleaseSRWLockExclusive(&l->w.lock);
+  if (none_posted)
+    sock__flush_waiters(l, rc);
+}
+
+/* The listener kind's completions: always a posted AcceptEx. */
+static void sock__accept_on_io(sock_t *ls, sock_op_t *op, unsigned long error,
+                               unsigned long bytes)
 {
   sock__slot_t *slot = (sock__slot_t *)op;
   (void)bytes;
-  if (error == 0) {
-    sock__slot_ready(ls, slot, 1);
-  } else {
-    closesocket(slot->accepted);
-    slot->accepted = INVALID_SOCKET;
-    if (sock__listener_stopped(ls))
-      sock__flush_waiters(sock__listener(ls));
-    else
-      sock__post(ls, slot);  /* e.g. the client reset before we accepted */
+  sock__count_posted(sock__listener(ls), -1);
+  if (error != 0) {
+    sock__slot_failed(ls, slot);
+    return;
   }
-  sock__release(ls);  /* the posted call's reference */
+  sock__slot_ready(ls, slot, 1);
+  sock__repost_idle(ls);  /* the woken loop re-posted when it waited again, or not */
 }
 
 /* ---- the public side ------------------------------------------------------------ */
 
+/* Under the list's lock: a connection ready now, no slot left to wait for
+ * (the last post's error), or wait. A ready slot travels to the caller in
+ * the record's OVERLAPPED, which is the caller's while it is not queued. */
+static int sock__accept_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
+{
+  sock__listener_t *l = sock__listener_of_list(w);
+  sock__slot_t *slot = l->ready;
+  (void)wake;
+  if (sock__is(&l->sock, SOCK__CANCELLED))  /* under the lock sock_cancel flushes by */
+    return CO_ECANCELED;
+  if (slot == NULL)
+    return l->n_posted > 0 ? CO_PENDING : (l->post_error < 0 ? l->post_error : CO_ENOBUFS);
+  l->ready = slot->next;
+  if (l->ready == NULL)
+    l->ready_tail = NULL;
+  op->overlapped.Pointer = slot;
+  return CO_OK;
+}
+
 int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
                       co_task_t *task)
 {
-  sock__listener_t *l;
-  sock__slot_t *slot;
-  sock_task_t *st;
-  int reason;
-
+  int rc;
   if (op == NULL)
     return CO_EINVAL;
   sock__op_begin(op, SOCK__ACCEPT, task);
-  if (listener == NULL || !sock__is(listener, SOCK__LISTENING) || result == NULL ||
+  if (listener == NULL || sock__kind_id(listener) != SOCK__KIND_LISTENER || result == NULL ||
       task == NULL)
-    return op->error = CO_EINVAL;
+    return sock__refuse(op, CO_EINVAL);
   result->sock = NULL;
-  if (sock__is(listener, SOCK__CLOSED | SOCK__CANCELLED))
-    return op->error = CO_ECANCELED;
-  if (sock__shutting_down(listener->rt))
-    return op->error = CO_ESHUTDOWN;
-  op->buf = (char *)result;
-  l = sock__listener(listener);
+  rc = sock__admit(listener);
+  if (rc != CO_OK)
+    return sock__refuse(op, rc);
+  op->target.accept = result;
+  sock__retain(listener);  /* the wait's second read may follow its wake */
   /* The connection handed out last time has been served by now: post its
-   * slot again. One that completes at once lands in the ready queue below. */
+   * slot again. One that completes at once lands in the ready queue. */
   sock__repost_idle(listener);
-
-  st = sock__wait_lock(task, &reason);
-  if (reason != CO_OK) {
-    sock__wait_unlock(st);
-    return op->error = (short)reason;
+  rc = sock__queue_wait(op, &sock__listener(listener)->w, 0, listener->rt, sock__accept_try);
+  if (rc == CO_OK) {
+    sock__slot_t *slot = op->overlapped.Pointer;
+    sock__deliver(listener, slot, op);
+    sock__slot_idle(sock__listener(listener), slot, CO_OK);
+    rc = op->error;
   }
-  AcquireSRWLockExclusive(&l->w.lock);
-  if (sock__is(listener, SOCK__CANCELLED)) {  /* under the lock sock_cancel flushes by */
-    ReleaseSRWLockExclusive(&l->w.lock);
-    sock__wait_unlock(st);
-    return op->error = CO_ECANCELED;
-  }
-  slot = l->ready;
-  if (slot != NULL) {
-    l->ready = slot->next;
-    if (l->ready == NULL)
-      l->ready_tail = NULL;
-  } else {
-    if (st != NULL)  /* counted like every await of a sock_task_t */
-      sock__pending_add(listener->rt);
-    sock__waitlist_push(&l->w, 0, op);
-  }
-  ReleaseSRWLockExclusive(&l->w.lock);
-  if (slot == NULL)
-    sock__wait_set(st, SOCK__WAIT_QUEUE, &l->w, op);
-  sock__wait_unlock(st);
-  if (slot == NULL)
-    return CO_PENDING;  /* a slot's completion will hand us one */
-  sock__deliver(listener, slot, op);
-  sock__slot_idle(l, slot);
-  return op->error;
+  sock__release(listener);
+  return rc;
 }
 
-size_t sock__listener_size(void)
-{
-  return sizeof(sock__listener_t);
-}
+/* ---- the kind ---------------------------------------------------------------------- */
 
-int sock__listener_create(sock_t *s)
+int sock__listener_start(sock_t *s)
 {
-  sock__listener_t *l = sock__listener(s);  /* allocated (zeroed) by sock__wrap */
+  sock__listener_t *l = sock__listener(s);  /* allocated (zeroed) by sock__handle_wrap */
   unsigned i;
   int error = CO_OK;
-  l->n_slots = s->rt->accepts_posted;
-  l->slots = calloc(l->n_slots, sizeof *l->slots);
+  sock__waitlist_init(&l->w);
+  l->slots = sock__sys.calloc(s->rt->accepts_posted, sizeof *l->slots);
   if (l->slots == NULL)
     return CO_ENOMEM;
-  sock__waitlist_init(&l->w);
+  l->n_slots = s->rt->accepts_posted;
   for (i = 0; i < l->n_slots; i++)
     l->slots[i].accepted = INVALID_SOCKET;
   for (i = 0; i < l->n_slots && error >= 0; i++)
@@ -297,12 +309,12 @@ int sock__listener_create(sock_t *s)
 
 /* With the listener's last reference: connections never handed out, and
  * tasks still waiting (when no slot was left posted to flush them). */
-void sock__listener_free(sock_t *s)
+static void sock__listener_free(sock_t *s)
 {
   sock__listener_t *l = sock__listener(s);
   if (l->slots == NULL)
-    return;  /* sock__listener_create failed before anything was posted */
-  sock__flush_waiters(l);
+    return;  /* sock__listener_start failed before anything was posted */
+  sock__flush_waiters(l, CO_ECANCELED);
   for (unsigned i = 0; i < l->n_slots; i++)
     if (l->slots[i].accepted != INVALID_SOCKET)
       closesocket(l->slots[i].accepted);
@@ -310,8 +322,17 @@ void sock__listener_free(sock_t *s)
 }
 
 /* sock_cancel of a listener: the tasks waiting for a connection too. */
-void sock__listener_cancel(sock_t *s)
+static void sock__listener_cancel(sock_t *s)
 {
-  if (sock__listener(s)->slots != NULL)
-    sock__flush_waiters(sock__listener(s));
+  sock__flush_waiters(sock__listener(s), CO_ECANCELED);
 }
+
+static void sock__listener_close(HANDLE h)
+{
+  closesocket((SOCKET)h);
+}
+
+const sock__kind_t sock__listener_kind = {
+  "listener", sizeof(sock__listener_t), sock__listener_close, sock__accept_on_io,
+  sock__listener_cancel, sock__listener_free
+};

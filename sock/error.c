@@ -7,6 +7,10 @@
  */
 #include "sock_internal.h"
 
+#ifndef ERROR_HANDLES_CLOSED
+#  define ERROR_HANDLES_CLOSED 676L  /* STATUS_HANDLES_CLOSED: Wine, for a handle closed under a call */
+#endif
+
 int sock_error_from_win32(unsigned long code)
 {
   switch (code) {
@@ -14,6 +18,7 @@ int sock_error_from_win32(unsigned long code)
     return CO_OK;
   case ERROR_OPERATION_ABORTED:  /* == WSA_OPERATION_ABORTED */
   case ERROR_REQUEST_ABORTED:
+  case ERROR_HANDLES_CLOSED:
   case WSAEINTR:
     return CO_ECANCELED;
   case WSAECONNREFUSED:
@@ -60,6 +65,9 @@ int sock_error_from_win32(unsigned long code)
   case WSAEACCES:
   case ERROR_ACCESS_DENIED:
     return CO_EACCES;
+  case ERROR_MORE_DATA:  /* a message or datagram longer than the buffer */
+  case WSAEMSGSIZE:
+    return CO_EMSGSIZE;
   case WSAENOTSOCK:  /* the socket was closed under the call */
     return CO_ECLOSED;
   case WSAEINVAL:

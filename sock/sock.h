@@ -144,13 +144,18 @@ typedef struct sock_task {
   sock_runtime_t    *runtime;    /* counts the task while it lives */
   co_done_fn         on_done;    /* the owner's completion hook, or NULL */
   struct sock_task  *prev, *next;/* in the runtime's list of live tasks */
-  void              *wait_obj;   /* what the task awaits now (socket, list, ...) */
-  sock_op_t         *wait_op;    /* the record of that await */
+  sock_op_t         *wait_op;    /* the record of the await in progress, or NULL */
   sock_timing_t     *timing;     /* deadline and sleep timer, made on first use */
-  unsigned char      wait_kind;  /* internal: how to cancel the await */
   unsigned char      cancelled;  /* sock_task_cancel was called: every await fails */
   unsigned char      expired;    /* the deadline passed: every await fails */
 } sock_task_t;
+
+/* The sock_task_t a co task belongs to: itself (a spawned sock_task_t), the
+ * top of its CO_CALL chain for a child, or NULL for a plain co task. The
+ * waits that need a sock_task_t (sleep, event, semaphore, channel, wait
+ * group) take one, so a plain task cannot use them by mistake; a CO_CALL
+ * child passes sock_task_of(t), and its task is woken through the chain. */
+sock_task_t *sock_task_of(co_task_t *task);
 
 /* Initialises `task` with `step`, counts it, and runs its first step on the
  * calling thread. `on_done` runs exactly once when the task finishes, on the
@@ -248,18 +253,42 @@ void sock_cancel(sock_t *s);
 /* ---- Operations -------------------------------------------------------------- */
 
 /* The record of one operation. Keep it in the task's struct; one per
- * outstanding operation (a reader task and a writer task need one each). */
+ * outstanding operation (a reader task and a writer task need one each).
+ * Read error, bytes and win32_error; the rest is the library's. 64 bytes on
+ * 64-bit targets. */
 struct sock_op {
-  OVERLAPPED     overlapped;   /* first: the kernel's part */
-  co_task_t     *task;         /* woken when the operation completes */
-  char          *buf;          /* the caller's buffer, or the op's target */
-  unsigned long  len;          /* bytes asked for */
+  OVERLAPPED     overlapped;   /* first: the kernel's part (and, while the
+                                  record waits in a queue, the queue's) */
+  /* -- what the user reads once the await has ended -- */
   unsigned long  bytes;        /* bytes transferred */
   unsigned long  win32_error;  /* raw WSA.../ERROR_... code, 0 if none */
   short          error;        /* CO_OK, CO_EOF or a negative CO_E... */
-  unsigned char  kind;         /* internal: which operation */
-  unsigned char  flags;        /* internal */
+  /* -- the library's -- */
+  unsigned char  kind;         /* which operation (sock/sock_internal.h) */
+  unsigned char  flags;        /* the hub's state of this await */
+  unsigned long  len;          /* bytes (or buffers) asked for */
+  co_task_t     *task;         /* woken when the operation completes */
+  union {                      /* what the operation works on, by kind */
+    char                 *buf;     /* receive into / send from */
+    WSABUF               *bufs;    /* gather send: the caller's array */
+    struct sock_reader   *reader;  /* read a line */
+    struct sock_accept   *accept;  /* accept: where the result goes */
+    struct sock__connect *connect; /* connect: the job resolving and trying */
+    void                 *item;    /* channel send: the item */
+    void                **slot;    /* channel receive: where the item goes */
+  } target;
 };
+
+/* Cancels one pending await, from any thread: the operation `op` is parked
+ * in (a receive, send, accept, connect, sleep or wait) ends with
+ * CO_ECANCELED, and the task and the socket go on as before (the next
+ * start on either works). Unlike sock_cancel and sock_task_cancel it is not
+ * sticky: it reaches only the await in progress when it is called, or
+ * nothing if none is (a record between awaits, or one whose completion has
+ * already come: then the task sees that result). The record must stay
+ * allocated for the call (it belongs to a live task). Returns 1 if an await
+ * was there to cancel, else 0. */
+int sock_op_cancel(sock_op_t *op);
 
 /* What an accept delivers. */
 typedef struct sock_accept {
@@ -344,7 +373,7 @@ size_t sock_reader_buffered(const sock_reader_t *r);
 
 /* Wait `ms` milliseconds (a thread-pool timer; the task must be a
  * sock_task_t). op.error: CO_OK, or CO_ECANCELED / CO_ETIMEDOUT. */
-int sock_sleep_start(sock_op_t *op, unsigned ms, co_task_t *task);
+int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *task);
 
 /* ---- Between tasks ------------------------------------------------------------ */
 /*
@@ -381,7 +410,7 @@ typedef struct sock_event {
 void sock_event_init(sock_event_t *ev, int is_set);
 void sock_event_set(sock_event_t *ev);
 void sock_event_reset(sock_event_t *ev);
-int  sock_event_wait_start(sock_op_t *op, sock_event_t *ev, co_task_t *task);
+int  sock_event_wait_start(sock_op_t *op, sock_event_t *ev, sock_task_t *task);
 
 /* A counting semaphore: at most `count` holders at a time. */
 typedef struct sock_sem {
@@ -390,7 +419,7 @@ typedef struct sock_sem {
 } sock_sem_t;
 
 void sock_sem_init(sock_sem_t *sem, long count);
-int  sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, co_task_t *task);
+int  sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, sock_task_t *task);
 /* Takes a permit without waiting, from any code: CO_OK, or CO_EAGAIN when
  * none is free (a server that answers "busy" instead of waiting). */
 int  sock_sem_try_acquire(sock_sem_t *sem);
@@ -408,8 +437,8 @@ typedef struct sock_chan {
 } sock_chan_t;
 
 void sock_chan_init(sock_chan_t *ch, void **storage, size_t capacity);
-int  sock_chan_send_start(sock_op_t *op, sock_chan_t *ch, void *item, co_task_t *task);
-int  sock_chan_recv_start(sock_op_t *op, sock_chan_t *ch, void **item, co_task_t *task);
+int  sock_chan_send_start(sock_op_t *op, sock_chan_t *ch, void *item, sock_task_t *task);
+int  sock_chan_recv_start(sock_op_t *op, sock_chan_t *ch, void **item, sock_task_t *task);
 void sock_chan_close(sock_chan_t *ch);
 
 /* Without waiting, from any code (a task or not): CO_OK, CO_EAGAIN when the
@@ -427,7 +456,7 @@ typedef struct sock_waitgroup {
 void sock_waitgroup_init(sock_waitgroup_t *wg);
 void sock_waitgroup_add(sock_waitgroup_t *wg, long n);
 void sock_waitgroup_done(sock_waitgroup_t *wg);
-int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, co_task_t *task);
+int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t *task);
 
 /* ---- Errors ------------------------------------------------------------------- */
 

@@ -1,12 +1,25 @@
 /*
- * sock/sock_internal.h - what the files of sock/ share and users never see:
- * the runtime and socket structs, operation kinds, and the one function that
- * issues overlapped calls by the await protocol.
+ * sock/sock_internal.h - what the files of sock/ share and users never see.
+ * One section per file, in the order of the layers, bottom first:
+ *
+ *   syscall.c   the seam: every Win32/CRT call sock/ makes goes through one table
+ *   runtime.c   create, shutdown, counters, every sock_runtime_* function
+ *   task.c      counted tasks, their cancellation, deadline and sleep
+ *   handle.c    a HANDLE + its PTP_IO + references + the cancel flag, any kind
+ *   hub.c       the await protocol of every overlapped call, the one IO callback,
+ *               wakes on a pool thread, cancelling one await
+ *   tcp.c       the TCP connection kind: sockets, listening, options
+ *   stream.c    receive, send and their "until done" forms, lines
+ *   accept.c    the listener kind: AcceptEx slots, waiting tasks
+ *   connect.c   resolve, then ConnectEx per address
+ *   sync.c      wait lists; events, semaphores, channels, wait groups
+ *   error.c     the one translation of Win32 codes
  */
 #ifndef SOCK_SOCK_INTERNAL_H
 #define SOCK_SOCK_INTERNAL_H
 
 #include "sock.h"
+#include "sock_fault.h"
 
 #include <mswsock.h>
 
@@ -42,8 +55,291 @@ static __inline void SetThreadpoolCallbackCleanupGroup(PTP_CALLBACK_ENVIRON env,
 }
 #endif
 
-/* What an operation record is doing; op.kind. */
-enum sock__kind {
+/* ---- syscall.c: the seam ----------------------------------------------------------- */
+
+/* Every system and C library call of sock/ that can fail goes through this
+ * table (SQLite's aSyscall[] is the model). It holds the real functions;
+ * sock_fault.h swaps in failing wrappers for tests. A call costs one
+ * indirect call more than a direct one. */
+typedef struct sock__syscalls {
+  SOCKET (WINAPI *WSASocketW)(int, int, int, LPWSAPROTOCOL_INFOW, GROUP, DWORD);
+  BOOL (WINAPI *AcceptEx)(SOCKET, SOCKET, PVOID, DWORD, DWORD, DWORD, LPDWORD, LPOVERLAPPED);
+  BOOL (WINAPI *ConnectEx)(SOCKET, const struct sockaddr *, int, PVOID, DWORD, LPDWORD,
+                           LPOVERLAPPED);
+  int (WINAPI *WSARecv)(SOCKET, LPWSABUF, DWORD, LPDWORD, LPDWORD, LPWSAOVERLAPPED,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE);
+  int (WINAPI *WSASend)(SOCKET, LPWSABUF, DWORD, LPDWORD, DWORD, LPWSAOVERLAPPED,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE);
+  PTP_IO (WINAPI *CreateThreadpoolIo)(HANDLE, PTP_WIN32_IO_CALLBACK, PVOID, PTP_CALLBACK_ENVIRON);
+  PTP_TIMER (WINAPI *CreateThreadpoolTimer)(PTP_TIMER_CALLBACK, PVOID, PTP_CALLBACK_ENVIRON);
+  PTP_WORK (WINAPI *CreateThreadpoolWork)(PTP_WORK_CALLBACK, PVOID, PTP_CALLBACK_ENVIRON);
+  BOOL (WINAPI *TrySubmitThreadpoolCallback)(PTP_SIMPLE_CALLBACK, PVOID, PTP_CALLBACK_ENVIRON);
+  int (WINAPI *getaddrinfo)(const char *, const char *, const struct addrinfo *,
+                            struct addrinfo **);
+  void *(*calloc)(size_t, size_t);
+  int (WINAPI *bind)(SOCKET, const struct sockaddr *, int);
+  int (WINAPI *listen)(SOCKET, int);
+  /* Not a call: what a completion reports. The identity, or a wrapper that
+   * turns a completion into a failure. */
+  unsigned long (*completion)(unsigned long error);
+} sock__syscalls_t;
+
+extern sock__syscalls_t sock__sys;
+/* Fills the table with the real functions, once (sock_runtime_create and the
+ * sock_fault_ functions call it before anything else). */
+void sock__syscalls_init(void);
+
+/* AcceptEx and ConnectEx are loaded per provider at run time; every TCP
+ * provider of a machine gives the same ones. runtime.c stores them here. */
+extern LPFN_ACCEPTEX  sock__accept_ex;
+extern LPFN_CONNECTEX sock__connect_ex;
+
+/* ---- runtime.c ----------------------------------------------------------------------- */
+
+/* A task's lock (a canceller, its timer and its completion meet there) is
+ * one of the runtime's, shared out by address: a lock per task would cost
+ * 8 bytes in every task. */
+#define SOCK__TASK_LOCKS 256
+
+struct sock_runtime {
+  TP_CALLBACK_ENVIRON env;       /* work items and timers: in the cleanup group */
+  TP_CALLBACK_ENVIRON io_env;    /* IO objects: same pool, not in the group (handle.c) */
+  PTP_POOL            pool;      /* a private pool, or NULL: the default one */
+  PTP_CLEANUP_GROUP   cleanup;   /* every work item and timer, for shutdown */
+  SRWLOCK             lock;      /* guards the two lists; taken before a task's */
+  sock_t             *handles;   /* live handles, so shutdown can cancel them */
+  sock_task_t        *tasks;     /* live tasks, to cancel and to list */
+  volatile LONG       n_handles; /* the counters of sock_runtime_counters */
+  volatile LONG       n_tasks;
+  volatile LONG       n_pending;
+  volatile LONG       shutting_down;
+  int                 cancel_new;   /* sock_runtime_cancel_all ran: new tasks and handles start cancelled */
+  unsigned            accepts_posted;
+  unsigned char       skip_ok[2];  /* IFS provider: skip the port on success (v4, v6) */
+  LPFN_GETACCEPTEXSOCKADDRS get_addrs;
+  /* hub.c: wakes waiting for a pool thread, oldest first */
+  SRWLOCK             wake_lock;
+  sock_op_t          *wake_head, *wake_tail;
+  PTP_WORK            wake_work;   /* one submission per queued wake */
+  SRWLOCK             task_locks[SOCK__TASK_LOCKS];  /* order: lock, then a task's */
+#if CO_DEBUG
+  volatile DWORD      lock_owner;  /* thread holding `lock`, for SOCK__ASSERT_LOCKED */
+#endif
+};
+
+/* rt->lock, with its holder recorded in debug builds, so that every
+ * "under rt->lock" a comment states is checked where it matters. */
+void sock__rt_lock(sock_runtime_t *rt);
+void sock__rt_unlock(sock_runtime_t *rt);
+#if CO_DEBUG
+void sock__assert_failed(const char *what, const char *file, int line);
+#  define SOCK__ASSERT(cond, what) \
+     ((cond) ? (void)0 : sock__assert_failed((what), __FILE__, __LINE__))
+#  define SOCK__ASSERT_LOCKED(rt) \
+     SOCK__ASSERT((rt)->lock_owner == GetCurrentThreadId(), "rt->lock is held here")
+#else
+#  define SOCK__ASSERT(cond, what) ((void)0)
+#  define SOCK__ASSERT_LOCKED(rt) ((void)0)
+#endif
+
+void sock__pending_add(sock_runtime_t *rt);
+void sock__pending_done(sock_runtime_t *rt);
+/* n_pending or n_tasks dropped to 0: wake whoever waits for it. Touches no
+ * memory of rt (a callback's last act; shutdown may free rt right after). */
+void sock__idle_signal(void);
+int  sock__wait_zero(volatile LONG *counter, DWORD ms);
+int  sock__shutting_down(const sock_runtime_t *rt);
+ULONGLONG sock__now_ms(void);
+
+/* ---- task.c: the task side of every await ------------------------------------------ */
+
+/* The sock_task_t at the top of task's CO_CALL chain, or NULL for a plain
+ * co task (which can do socket operations, but cannot be cancelled as a task). */
+sock_task_t *sock__owner(co_task_t *task);
+SRWLOCK *sock__task_lock(sock_task_t *st);
+/* Under st's lock: why st may not await any more (CO_ECANCELED, CO_ETIMEDOUT)
+ * or CO_OK. */
+int  sock__task_reason(const sock_task_t *st);
+/* Registers op as the await of op's task (if a sock_task_t), so that a
+ * canceller or the deadline finds it. Returns the task's reason not to wait
+ * (then nothing is registered) or CO_OK. */
+int  sock__await_register(sock_op_t *op);
+/* The await of op has ended: forget it. Returns the task's reason (a
+ * completion reports it instead of ERROR_OPERATION_ABORTED) or CO_OK. */
+int  sock__await_clear(sock_op_t *op);
+/* sock_op_cancel for a record whose task is st: a sleep ends here, the
+ * rest through the hub. 1 if an await was there. */
+int  sock__task_cancel_op(sock_task_t *st, sock_op_t *op);
+/* Under rt->lock: sock_task_cancel for every task. */
+void sock__cancel_tasks(sock_runtime_t *rt);
+
+/* ---- handle.c: the object every kind shares ------------------------------------------ */
+
+/* sock.state: the reference count, the flags and the kind share one word, so
+ * that they cost no bytes of their own (the object is 40 bytes in all). */
+enum {
+  SOCK__REFS       = 0x00ffffff,  /* 1 for the owner + 1 per unfinished operation */
+  SOCK__CLOSED     = 0x01000000,  /* sock_close was called */
+  SOCK__CANCELLED  = 0x02000000,  /* sock_cancel: every operation ends CO_ECANCELED */
+  SOCK__SKIP_PORT  = 0x04000000,  /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
+  SOCK__INET6      = 0x08000000,  /* a socket of AF_INET6, else AF_INET */
+  SOCK__KIND_SHIFT = 28,          /* bits 28-30: the kind (sock__kinds in handle.c) */
+  SOCK__KIND_MASK  = 0x70000000
+};
+
+/* The kinds of handle; each has a file of its own and a row in handle.c. */
+enum sock__kind_id {
+  SOCK__KIND_TCP = 1,       /* a TCP connection (tcp.c) */
+  SOCK__KIND_LISTENER = 2   /* a listening TCP socket (accept.c) */
+};
+
+/* What one kind of handle does differently. */
+typedef struct sock__kind {
+  const char *name;
+  size_t      size;                      /* its struct, which begins with a sock_t */
+  void (*close_handle)(HANDLE h);        /* closesocket, CloseHandle ... */
+  /* A completion of an overlapped call on the handle (from the hub, on a
+   * pool thread). On a failure (error != 0) op.error and op.win32_error
+   * are recorded already. The hub drops the call's reference after it. */
+  void (*on_io)(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes);
+  void (*on_cancel)(sock_t *s);          /* under rt->lock, after the flag; or NULL */
+  void (*on_free)(sock_t *s);            /* releases what the kind holds; or NULL */
+} sock__kind_t;
+
+extern const sock__kind_t sock__tcp_kind;       /* tcp.c */
+extern const sock__kind_t sock__listener_kind;  /* accept.c */
+
+struct sock {
+  PTP_IO          io;          /* its thread-pool IO object */
+  sock_runtime_t *rt;
+  sock_t         *prev, *next; /* in rt->handles: shutdown and cancel_all find it */
+  LONG            handle;      /* the HANDLE or SOCKET, in 32 bits: see sock__os_handle() */
+  volatile LONG   state;       /* SOCK__REFS, the SOCK__ flags and the kind (only
+                                  interlocked writes once the handle is shared) */
+};
+
+/* A kernel handle (a SOCKET is one) keeps 32 significant bits on 64-bit
+ * Windows, sign-extended, so that 32- and 64-bit processes can share them
+ * ("Interprocess Communication Between 32-bit and 64-bit Applications").
+ * Keeping 32 of its 64 bits saves 8 bytes per object; sock__handle_wrap
+ * checks that the handle survives the round trip. */
+static __inline HANDLE sock__os_handle(const sock_t *s)
+{
+  return (HANDLE)(LONG_PTR)s->handle;
+}
+
+static __inline SOCKET sock__socket(const sock_t *s)
+{
+  return (SOCKET)(LONG_PTR)s->handle;
+}
+
+static __inline int sock__is(const sock_t *s, LONG flag)
+{
+  return (s->state & flag) != 0;
+}
+
+static __inline unsigned sock__kind_id(const sock_t *s)
+{
+  return (unsigned)((s->state & SOCK__KIND_MASK) >> SOCK__KIND_SHIFT);
+}
+
+static __inline int sock__family(const sock_t *s)
+{
+  return sock__is(s, SOCK__INET6) ? AF_INET6 : AF_INET;
+}
+
+const sock__kind_t *sock__kind_of(const sock_t *s);
+/* Wraps `h` (taking ownership: closed on failure) in a new object of `kind`
+ * with its PTP_IO; `flags` are SOCK__ flags to start with. */
+int  sock__handle_wrap(sock_runtime_t *rt, HANDLE h, unsigned kind, LONG flags, sock_t **out);
+void sock__retain(sock_t *s);
+void sock__release(sock_t *s);
+/* Under rt->lock: cancels the handle's operations, now and later. */
+void sock__cancel_handle(sock_t *s);
+/* Under rt->lock: sock__cancel_handle for every handle. */
+void sock__cancel_handles(sock_runtime_t *rt);
+/* Shutdown, with nothing pending: frees the handles their owners never closed. */
+void sock__free_handles(sock_runtime_t *rt);
+
+/* ---- hub.c: the await protocol --------------------------------------------------------- */
+
+/* op.flags: the state of one await, under the op's hub lock. */
+enum {
+  SOCK__OP_IO     = 0x01,  /* an overlapped call is in the kernel (on overlapped.Pointer) */
+  SOCK__OP_QUEUED = 0x02,  /* in a wait list (overlapped.Internal), runtime in InternalHigh */
+  SOCK__OP_WORK   = 0x04,  /* a work item runs for it (connect's resolution) */
+  SOCK__OP_CANCEL = 0x08   /* sock_op_cancel or a task's canceller asked */
+};
+
+/* Makes one overlapped system call for op on s (through the seam) with
+ * &op->overlapped; returns 0 or the call's Win32 error (ERROR_IO_PENDING
+ * included), and for a synchronous success the bytes in *bytes. */
+typedef unsigned long (*sock__call_fn)(sock_t *s, sock_op_t *op, void *arg,
+                                       unsigned long *bytes);
+
+/* Prepares a record for a new operation: clears results and the hub's state. */
+void sock__op_begin(sock_op_t *op, int kind, co_task_t *task);
+/* Records a failure in op (portable and raw) and returns the portable code. */
+int  sock__op_fail(sock_op_t *op, unsigned long win32_error);
+/* The one way a start is refused (bad arguments, cancelled, shutting down):
+ * op.error = code, and the code is returned for CO_AWAIT to see. */
+int  sock__refuse(sock_op_t *op, int code);
+/* Why nothing may start on s now (CO_ESHUTDOWN, CO_ECANCELED) or CO_OK. */
+int  sock__admit(const sock_t *s);
+
+/* Issues one overlapped call by the await protocol: refuses it (a negative
+ * code: the task cancelled or timed out, s cancelled or closed, the runtime
+ * shutting down, the await cancelled), or makes it and classifies the
+ * outcome: CO_PENDING (a completion will come to s's kind: touch nothing of
+ * op any more), or CO_OK with the synchronous outcome in *error and *bytes
+ * (no completion will come). The four outcomes of a call are explained in
+ * hub.c. Holds a reference on s and a pending count while the call is out. */
+int  sock__hub_call(sock_t *s, sock_op_t *op, sock__call_fn call, void *arg,
+                    unsigned long *error, unsigned long *bytes);
+/* The IO callback of every handle's PTP_IO. */
+void CALLBACK sock__hub_on_io(PTP_CALLBACK_INSTANCE instance, void *context,
+                              void *overlapped, ULONG error, ULONG_PTR bytes, PTP_IO io);
+
+/* Wakes op's task (its result already in op) and ends the pending count of
+ * the await: now, on this thread (a completion's own callback), or later on
+ * a pool thread, which is the only way for a waiter released from inside
+ * another call (cancel, close, a signal): no lock of the releaser is met
+ * again. Never fails: the runtime keeps one work object for it. */
+void sock__wake_now(sock_runtime_t *rt, sock_op_t *op);
+void sock__wake_later(sock_runtime_t *rt, sock_op_t *op);
+/* Makes the runtime's wake work object (in its cleanup group, which frees it). */
+int  sock__hub_init(sock_runtime_t *rt);
+
+/* Sets or clears SOCK__OP_ flags of op under its hub lock (a sleep is not
+ * marked: its task knows it, task.c). */
+void sock__op_mark(sock_op_t *op, unsigned flag);
+void sock__op_unmark(sock_op_t *op, unsigned flag);
+/* Ends or cancels op's await with `reason` (a task's canceller, its
+ * deadline, sock_op_cancel): CancelIoEx for a call in the kernel, out of its
+ * list and woken for a queued wait. A sleep is its task's (task.c). Returns
+ * 1 if an await was there. */
+int  sock__op_cancel(sock_op_t *op, int reason);
+/* Whether a cancel of op's await was asked (a work item checks it). */
+int  sock__op_cancelled(sock_op_t *op);
+
+/* ---- tcp.c --------------------------------------------------------------------------- */
+/* A new overlapped, non-inheritable TCP socket of `family`, or INVALID_SOCKET
+ * with *error set. */
+SOCKET sock__tcp_socket(int family, int *error);
+/* Whether the socket's provider is an IFS one (skip-completion-port safe). */
+int  sock__provider_is_ifs(SOCKET h);
+/* Wraps a TCP socket as a handle of `kind` (TCP or listener). */
+int  sock__tcp_wrap(sock_runtime_t *rt, SOCKET h, int family, unsigned kind, sock_t **out);
+
+/* ---- stream.c ------------------------------------------------------------------------- */
+void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes);
+
+/* ---- accept.c / connect.c -------------------------------------------------------------- */
+int  sock__listener_start(sock_t *s);  /* posts the slots of a new listener */
+void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes);
+
+/* ---- sync.c: wait lists ------------------------------------------------------------------ */
+enum sock__op_kind {
   SOCK__RECV = 1,       /* one WSARecv */
   SOCK__RECV_EXACTLY,   /* WSARecv until len bytes */
   SOCK__WAIT_READABLE,  /* zero-byte WSARecv */
@@ -58,186 +354,27 @@ enum sock__kind {
   SOCK__SYNC            /* an event, semaphore, channel or wait group */
 };
 
-/* How a parked task's await is cancelled; sock_task_t.wait_kind. */
-enum sock__wait_kind {
-  SOCK__WAIT_NONE = 0,  /* nothing cancellable pending */
-  SOCK__WAIT_IO,        /* overlapped call: CancelIoEx(wait_obj socket, op) */
-  SOCK__WAIT_QUEUE,     /* in a sock_waitlist_t (wait_obj): remove and wake */
-  SOCK__WAIT_SLEEP      /* the task's timer: stop the sleep and wake */
-};
-
-/* A task's timer: one thread-pool timer serves its deadline and its sleeps. */
-struct sock_timing {
-  PTP_TIMER  timer;
-  ULONGLONG  deadline_due;  /* sock__now_ms() time, 0 = no deadline */
-  ULONGLONG  sleep_due;     /* 0 = not sleeping */
-};
-
-typedef struct sock__listener sock__listener_t;
-
-/* A task's lock (a canceller, its timer and its completion meet there) is
- * one of the runtime's, shared out by address: a lock per task would cost
- * 8 bytes in every task. It is held across the overlapped call an await
- * issues, which under Wine is a trip to the wineserver, so the table is
- * wide enough that two busy tasks rarely share one. */
-#define SOCK__TASK_LOCKS 256
-
-struct sock_runtime {
-  TP_CALLBACK_ENVIRON env;       /* work items and timers: in the cleanup group */
-  TP_CALLBACK_ENVIRON io_env;    /* IO objects: same pool, not in the group (below) */
-  PTP_POOL            pool;      /* a private pool, or NULL: the default one */
-  PTP_CLEANUP_GROUP   cleanup;   /* every IO object and work item, for shutdown */
-  SRWLOCK             lock;      /* guards the two lists; taken before a task's */
-  sock_t             *sockets;   /* live sockets, so shutdown can cancel them */
-  sock_task_t        *tasks;     /* live tasks, to cancel and to list */
-  volatile LONG       n_sockets; /* the counters of sock_runtime_counters */
-  volatile LONG       n_tasks;
-  volatile LONG       n_pending;
-  volatile LONG       shutting_down;
-  int                 cancel_new;   /* sock_runtime_cancel_all ran: new tasks and sockets start cancelled */
-  unsigned            accepts_posted;
-  unsigned char       skip_ok[2];  /* IFS provider: skip the port on success (v4, v6) */
-  LPFN_ACCEPTEX             accept_ex;   /* Winsock extension functions */
-  LPFN_CONNECTEX            connect_ex;
-  LPFN_GETACCEPTEXSOCKADDRS get_addrs;
-  SRWLOCK             task_locks[SOCK__TASK_LOCKS];  /* order: lock, then a task's */
-};
-
-/* The lock of a task: its address, past the bits every allocation shares,
- * folded onto the table. */
-static __inline SRWLOCK *sock__task_lock_of(sock_runtime_t *rt, const void *task)
-{
-  ULONG_PTR a = (ULONG_PTR)task;
-  return &rt->task_locks[((a >> 4) ^ (a >> 12) ^ (a >> 20)) % SOCK__TASK_LOCKS];
-}
-
-/* sock.state: the reference count and the flags share one word, so that the
- * flags cost no bytes of their own (the socket is 40 bytes in all). */
-enum {
-  SOCK__REFS      = 0x00ffffff,  /* 1 for the owner + 1 per unfinished operation */
-  SOCK__CLOSED    = 0x01000000,  /* sock_close was called */
-  SOCK__CANCELLED = 0x02000000,  /* sock_cancel: every operation ends CO_ECANCELED */
-  SOCK__SKIP_PORT = 0x04000000,  /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
-  SOCK__INET6     = 0x08000000,  /* AF_INET6, else AF_INET */
-  SOCK__LISTENING = 0x10000000   /* the head of a sock__listener_t (accept.c) */
-};
-
-struct sock {
-  PTP_IO          io;          /* its thread-pool IO object */
-  sock_runtime_t *rt;
-  sock_t         *prev, *next; /* in rt->sockets: shutdown and cancel_all find it */
-  LONG            handle;      /* the SOCKET, in 32 bits: see sock__handle() */
-  volatile LONG   state;       /* SOCK__REFS and the SOCK__ flags (only interlocked
-                                  writes once the socket is shared) */
-};
-
-/* A SOCKET is a kernel handle, and 64-bit Windows keeps handles to 32
- * significant bits, sign-extended, so that 32- and 64-bit processes can
- * share them ("Interprocess Communication Between 32-bit and 64-bit
- * Applications"). Keeping 32 of its 64 bits saves 8 bytes per socket;
- * sock__wrap checks that the handle survives the round trip. */
-static __inline SOCKET sock__handle(const sock_t *s)
-{
-  return (SOCKET)(LONG_PTR)s->handle;
-}
-
-static __inline int sock__is(const sock_t *s, LONG flag)
-{
-  return (s->state & flag) != 0;
-}
-
-static __inline int sock__family(const sock_t *s)
-{
-  return sock__is(s, SOCK__INET6) ? AF_INET6 : AF_INET;
-}
-
-/* ---- runtime.c -------------------------------------------------------------- */
-void sock__pending_add(sock_runtime_t *rt);
-void sock__pending_done(sock_runtime_t *rt);
-/* n_pending or n_tasks dropped to 0: wake whoever waits for it. Touches no
- * memory of rt (a callback's last act; shutdown may free rt right after). */
-void sock__idle_signal(void);
-/* Waits up to ms until *counter is 0; 1 if it is. */
-int  sock__wait_zero(volatile LONG *counter, DWORD ms);
-int  sock__shutting_down(const sock_runtime_t *rt);
-
-/* ---- task.c: the task side of every await ------------------------------------- */
-/* The sock_task_t at the top of task's CO_CALL chain, or NULL for a plain
- * co task (which can do socket operations, but cannot be cancelled). */
-sock_task_t *sock__owner(co_task_t *task);
-/* Locks task's owner (if any) for registering an await. *reason: CO_OK, or
- * CO_ECANCELED / CO_ETIMEDOUT when the task may not await any more. */
-sock_task_t *sock__wait_lock(co_task_t *task, int *reason);
-void sock__wait_unlock(sock_task_t *st);
-/* Under the lock: the task now awaits op, cancelled according to kind. */
-void sock__wait_set(sock_task_t *st, int kind, void *obj, sock_op_t *op);
-/* The await of op has ended: forget it. Returns the reason the task's awaits
- * fail now (CO_ECANCELED, CO_ETIMEDOUT) or CO_OK. */
-int  sock__wait_clear(sock_op_t *op);
-/* Wakes op's task (its result already in op) and ends the pending count the
- * await held (counted only for a sock_task_t): here, or on a pool thread. */
-void sock__wake_now(sock_op_t *op);
-void sock__wake_later(sock_op_t *op);
-ULONGLONG sock__now_ms(void);
-
-/* ---- sync.c: wait lists -------------------------------------------------------- */
 void sock__waitlist_init(sock_waitlist_t *w);
-void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op);
+/* Under w->lock: queues op (marked as queued on w, counted pending on rt). */
+void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op, sock_runtime_t *rt);
 sock_op_t *sock__waitlist_pop(sock_waitlist_t *w, int q);
+/* Takes op out of whichever queue holds it; 0 if none does (it was woken). */
 int  sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op);
 /* Every waiter of queue q, as a chain through their OVERLAPPED, oldest first. */
 sock_op_t *sock__waitlist_take_all(sock_waitlist_t *w, int q);
 sock_op_t *sock__chain_next(const sock_op_t *op);
-
-/* ---- socket.c ----------------------------------------------------------------- */
-/* A new overlapped, non-inheritable TCP socket of `family`, or INVALID_SOCKET
- * with *error set. */
-SOCKET sock__new_handle(int family, int *error);
-/* Whether the socket's provider is an IFS one (skip-completion-port safe). */
-int sock__provider_is_ifs(SOCKET h);
-/* Wraps `handle` (taking ownership) in a sock_t with its PTP_IO. `size` is
- * sizeof(sock_t), or more for a struct that begins with one (a listener). */
-int  sock__wrap(sock_runtime_t *rt, SOCKET handle, int family, size_t size, sock_t **out);
-void sock__retain(sock_t *s);
-void sock__release(sock_t *s);
-
-/* ---- ops.c -------------------------------------------------------------------- */
-/* Prepares a record for a new operation: clears results, sets kind and task. */
-void sock__op_begin(sock_op_t *op, int kind, co_task_t *task);
-/* Records a failure in op (portable and raw) and returns the portable code. */
-int  sock__op_fail(sock_op_t *op, unsigned long win32_error);
-/* Starts op with one reference on s: runs it until it is pending
- * (CO_PENDING) or finished (returns its final op.error, reference dropped). */
-int  sock__start(sock_t *s, sock_op_t *op);
-/* The IO callback's half: records a completion and runs op on; returns
- * CO_PENDING if it issued another call, else op.error. */
-int  sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
-                           unsigned long bytes);
-/* The end of a pending operation: release s and wake the task. */
-void sock__finish_pending(sock_t *s, sock_op_t *op);
-
-/* ---- accept.c / connect.c ------------------------------------------------------ */
-/* The bytes of a listener, whose struct begins with its sock_t. */
-size_t sock__listener_size(void);
-/* Fills in the rest of a listener that sock__wrap allocated at that size. */
-int  sock__listener_create(sock_t *s);
-void sock__listener_on_slot(sock_t *s, sock_op_t *op, unsigned long error,
-                            unsigned long bytes);
-/* With the listener's last reference: releases what it holds (not itself). */
-void sock__listener_free(sock_t *s);
-/* sock_cancel of a listener: wakes the tasks waiting for a connection. */
-void sock__listener_cancel(sock_t *s);
-/* The two halves of an overlapped call on s for op (WSARecv, WSASend,
- * ConnectEx). _begin locks op's task, refuses a task that may not await or a
- * cancelled socket (returns NULL, *reason says why), and readies op and s's
- * IO object. Make the call, then give _end its Win32 result (0, or the
- * error, ERROR_IO_PENDING included): it registers the await and returns
- * CO_PENDING, or undoes the readying for a call that finished at once and
- * returns CO_OK. socket.c explains the order against sock_cancel. */
-sock_task_t *sock__call_begin(sock_t *s, sock_op_t *op, int *reason);
-int  sock__call_end(sock_task_t *st, sock_t *s, sock_op_t *op, unsigned long error);
-/* Under rt->lock: cancels the socket's operations, now and later. */
-void sock__cancel_socket(sock_t *s);
-void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error);
+/* The runtime a queued record was counted on. */
+sock_runtime_t *sock__queued_runtime(const sock_op_t *op);
+/* Wakes every record of a chain taken from a list, with `error`, later. */
+void sock__wake_chain(sock_op_t *op, int error);
+/* Decides, under the list's lock, whether `op` passes now: returns CO_OK or
+ * an error when it finished, CO_PENDING when it must wait. May hand back in
+ * *wake one other record that the decision let pass. */
+typedef int (*sock__try_fn)(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake);
+/* Every wait in a list (sync.c's and a listener's): refused (op.error and
+ * the code), finished now (try_now's CO_OK or error), or CO_PENDING: queued
+ * in queue q of w, counted on rt, found by a canceller. */
+int  sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt,
+                      sock__try_fn try_now);
 
 #endif /* SOCK_SOCK_INTERNAL_H */

@@ -6,8 +6,10 @@
  * once. A wait that cannot pass is queued; whoever later makes it pass takes
  * it out of the queue (under the lock, so only one party can) and wakes its
  * task on a pool thread. A queued record is not in the kernel's hands, so its
- * OVERLAPPED links the queue. The same lists hold the tasks waiting in a
- * listener's accept queue (accept.c).
+ * OVERLAPPED links the queue (Pointer) and names it (Internal) and the
+ * runtime that counts the wait (InternalHigh), for a canceller of the one
+ * await (hub.c). The same lists hold the tasks waiting in a listener's
+ * accept queue (accept.c).
  */
 #include "sock_internal.h"
 
@@ -26,7 +28,7 @@ void sock__waitlist_init(sock_waitlist_t *w)
   InitializeSRWLock(&w->lock);
 }
 
-void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op)
+void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op, sock_runtime_t *rt)
 {
   op->overlapped.Pointer = NULL;
   if (w->tail[q] != NULL)
@@ -34,6 +36,12 @@ void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op)
   else
     w->head[q] = op;
   w->tail[q] = op;
+  sock__pending_add(rt);  /* the wait counts until its task has woken */
+}
+
+sock_runtime_t *sock__queued_runtime(const sock_op_t *op)
+{
+  return (sock_runtime_t *)op->overlapped.InternalHigh;
 }
 
 sock_op_t *sock__waitlist_pop(sock_waitlist_t *w, int q)
@@ -79,60 +87,70 @@ int sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op)
   return found;
 }
 
-/* Wakes every record of a chain taken from a list, with `error`. */
-static void sock__wake_chain(sock_op_t *op, int error)
+void sock__wake_chain(sock_op_t *op, int error)
 {
   while (op != NULL) {
     sock_op_t *next = sock__chain_next(op);
     op->error = (short)error;
-    sock__wake_later(op);
+    sock__wake_later(sock__queued_runtime(op), op);
     op = next;
   }
 }
 
 /* ---- the shape of every wait ----------------------------------------------------- */
 
-/* Decides, under the list's lock, whether `op` passes now: returns CO_OK or
- * an error when it finished, CO_PENDING when it must wait. May hand back in
- * *wake one other record that the decision let pass. */
-typedef int (*sock__try_fn)(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake);
-
-/* Every wait of this file: refused if the task is cancelled or timed out,
- * finished now if `try_now` says so, else queued in queue q and registered
- * as the task's await (the task's lock is held throughout, so a canceller
- * finds it either not yet queued or queued and registered). */
-static int sock__wait(sock_op_t *op, co_task_t *task, sock_waitlist_t *w, int q,
-                      sock__try_fn try_now)
+/* Names the list and runtime in op's OVERLAPPED and marks it queued,
+ * unless a cancel of the await came first. */
+static int sock__mark_queued(sock_op_t *op, sock_waitlist_t *w, sock_runtime_t *rt)
 {
-  int rc;
-  sock_op_t *wake = NULL;
-  sock_task_t *st = sock__wait_lock(task, &rc);
-  if (st == NULL)
-    return op->error = CO_EINVAL;  /* waiting needs a sock_task_t */
-  if (rc == CO_OK) {
-    AcquireSRWLockExclusive(&w->lock);
-    rc = try_now(w, op, &wake);
-    if (rc == CO_PENDING) {
-      sock__waitlist_push(w, q, op);
-      sock__pending_add(st->runtime);
-    }
-    ReleaseSRWLockExclusive(&w->lock);
-    if (rc == CO_PENDING)
-      sock__wait_set(st, SOCK__WAIT_QUEUE, w, op);
-  }
-  sock__wait_unlock(st);
-  if (wake != NULL)
-    sock__wake_later(wake);
-  if (rc != CO_PENDING)
-    op->error = (short)rc;
-  return rc;
+  memset(&op->overlapped, 0, sizeof op->overlapped);
+  op->overlapped.Internal = (ULONG_PTR)w;
+  op->overlapped.InternalHigh = (ULONG_PTR)rt;
+  if (sock__op_cancelled(op))
+    return CO_ECANCELED;
+  sock__op_mark(op, SOCK__OP_QUEUED);
+  return CO_OK;
 }
 
-static sock_op_t *sock__sync_begin(sock_op_t *op, co_task_t *task)
+/* Every wait in a list: refused if the task may not wait (cancelled, timed
+ * out, the runtime stopping) or the await was cancelled; finished now if
+ * try_now says so; else queued in queue q. The record is marked queued
+ * before it is pushed, and the cancel flag is read again after, so a
+ * canceller finds it either way (hub.c). */
+int sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt,
+                     sock__try_fn try_now)
 {
-  if (op != NULL)
-    sock__op_begin(op, SOCK__SYNC, task);
-  return op;
+  sock_op_t *wake = NULL;
+  int rc = sock__shutting_down(rt) ? CO_ESHUTDOWN : sock__await_register(op);
+  if (rc == CO_OK && (rc = sock__mark_queued(op, w, rt)) != CO_OK)
+    sock__await_clear(op);
+  if (rc != CO_OK)
+    return sock__refuse(op, rc);
+  AcquireSRWLockExclusive(&w->lock);
+  rc = try_now(w, op, &wake);
+  if (rc == CO_PENDING)
+    sock__waitlist_push(w, q, op, rt);
+  ReleaseSRWLockExclusive(&w->lock);
+  if (wake != NULL)
+    sock__wake_later(rt, wake);
+  if (rc == CO_PENDING) {
+    if (sock__op_cancelled(op))  /* the second read (it may be op's next await's) */
+      sock__op_cancel(op, CO_ECANCELED);
+    return CO_PENDING;
+  }
+  sock__op_unmark(op, SOCK__OP_QUEUED);
+  sock__await_clear(op);
+  return sock__refuse(op, rc);
+}
+
+static int sock__sync_begin(sock_op_t *op, sock_task_t *st, const void *waitable)
+{
+  if (op == NULL)
+    return CO_EINVAL;
+  sock__op_begin(op, SOCK__SYNC, st != NULL ? &st->task : NULL);
+  if (st == NULL || st->runtime == NULL || waitable == NULL)
+    return sock__refuse(op, CO_EINVAL);  /* waiting needs a spawned sock_task_t */
+  return CO_OK;
 }
 
 /* ---- events ---------------------------------------------------------------------- */
@@ -167,11 +185,12 @@ static int sock__event_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
   return ((sock_event_t *)w)->is_set ? CO_OK : CO_PENDING;
 }
 
-int sock_event_wait_start(sock_op_t *op, sock_event_t *ev, co_task_t *task)
+int sock_event_wait_start(sock_op_t *op, sock_event_t *ev, sock_task_t *task)
 {
-  if (sock__sync_begin(op, task) == NULL || ev == NULL)
-    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
-  return sock__wait(op, task, &ev->w, 0, sock__event_try);
+  int rc = sock__sync_begin(op, task, ev);
+  if (rc != CO_OK)
+    return rc;
+  return sock__queue_wait(op, &ev->w, 0, task->runtime, sock__event_try);
 }
 
 /* ---- semaphores ------------------------------------------------------------------ */
@@ -193,11 +212,12 @@ static int sock__sem_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
   return CO_OK;
 }
 
-int sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, co_task_t *task)
+int sock_sem_acquire_start(sock_op_t *op, sock_sem_t *sem, sock_task_t *task)
 {
-  if (sock__sync_begin(op, task) == NULL || sem == NULL)
-    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
-  return sock__wait(op, task, &sem->w, 0, sock__sem_try);
+  int rc = sock__sync_begin(op, task, sem);
+  if (rc != CO_OK)
+    return rc;
+  return sock__queue_wait(op, &sem->w, 0, task->runtime, sock__sem_try);
 }
 
 int sock_sem_try_acquire(sock_sem_t *sem)
@@ -222,7 +242,7 @@ void sock_sem_release(sock_sem_t *sem)
   ReleaseSRWLockExclusive(&sem->w.lock);
   if (waiter != NULL) {
     waiter->error = CO_OK;
-    sock__wake_later(waiter);
+    sock__wake_later(sock__queued_runtime(waiter), waiter);
   }
 }
 
@@ -254,8 +274,8 @@ static void *sock__chan_shift(sock_chan_t *ch)
   return item;
 }
 
-/* A sender's item travels in its record's buf; a receiver's buf points to
- * where its item goes. */
+/* A sender's item travels in its record (target.item); a receiver's record
+ * says where its item goes (target.slot). */
 static int sock__chan_send_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
 {
   sock_chan_t *ch = (sock_chan_t *)w;
@@ -264,14 +284,14 @@ static int sock__chan_send_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wa
     return CO_ECLOSED;
   receiver = sock__waitlist_pop(w, SOCK__RECEIVERS);  /* only while empty */
   if (receiver != NULL) {
-    *(void **)receiver->buf = op->buf;
+    *receiver->target.slot = op->target.item;
     receiver->error = CO_OK;
     *wake = receiver;
     return CO_OK;
   }
   if (ch->count == ch->capacity)
     return CO_PENDING;
-  sock__chan_push(ch, op->buf);
+  sock__chan_push(ch, op->target.item);
   return CO_OK;
 }
 
@@ -280,11 +300,11 @@ static int sock__chan_recv_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wa
   sock_chan_t *ch = (sock_chan_t *)w;
   sock_op_t *sender = sock__waitlist_pop(w, SOCK__SENDERS);
   if (ch->count > 0) {
-    *(void **)op->buf = sock__chan_shift(ch);
+    *op->target.slot = sock__chan_shift(ch);
     if (sender != NULL)  /* its item takes the freed slot, in order */
-      sock__chan_push(ch, sender->buf);
+      sock__chan_push(ch, sender->target.item);
   } else if (sender != NULL) {  /* capacity 0: straight from the sender */
-    *(void **)op->buf = sender->buf;
+    *op->target.slot = sender->target.item;
   } else {
     return ch->closed ? CO_ECLOSED : CO_PENDING;
   }
@@ -295,21 +315,25 @@ static int sock__chan_recv_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wa
   return CO_OK;
 }
 
-int sock_chan_send_start(sock_op_t *op, sock_chan_t *ch, void *item, co_task_t *task)
+int sock_chan_send_start(sock_op_t *op, sock_chan_t *ch, void *item, sock_task_t *task)
 {
-  if (sock__sync_begin(op, task) == NULL || ch == NULL)
-    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
-  op->buf = item;
-  return sock__wait(op, task, &ch->w, SOCK__SENDERS, sock__chan_send_try);
+  int rc = sock__sync_begin(op, task, ch);
+  if (rc != CO_OK)
+    return rc;
+  op->target.item = item;
+  return sock__queue_wait(op, &ch->w, SOCK__SENDERS, task->runtime, sock__chan_send_try);
 }
 
-int sock_chan_recv_start(sock_op_t *op, sock_chan_t *ch, void **item, co_task_t *task)
+int sock_chan_recv_start(sock_op_t *op, sock_chan_t *ch, void **item, sock_task_t *task)
 {
-  if (sock__sync_begin(op, task) == NULL || ch == NULL || item == NULL)
-    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
-  op->buf = (char *)item;
+  int rc = sock__sync_begin(op, task, ch);
+  if (rc != CO_OK)
+    return rc;
+  if (item == NULL)
+    return sock__refuse(op, CO_EINVAL);
+  op->target.slot = item;
   *item = NULL;
-  return sock__wait(op, task, &ch->w, SOCK__RECEIVERS, sock__chan_recv_try);
+  return sock__queue_wait(op, &ch->w, SOCK__RECEIVERS, task->runtime, sock__chan_recv_try);
 }
 
 /* The waits' own decisions, with a stand-in record: a send that would
@@ -322,7 +346,7 @@ static int sock__chan_try(sock_chan_t *ch, sock_op_t *op, sock__try_fn try_now)
   rc = try_now(&ch->w, op, &wake);
   ReleaseSRWLockExclusive(&ch->w.lock);
   if (wake != NULL)
-    sock__wake_later(wake);
+    sock__wake_later(sock__queued_runtime(wake), wake);
   return rc == CO_PENDING ? CO_EAGAIN : rc;
 }
 
@@ -331,7 +355,7 @@ int sock_chan_try_send(sock_chan_t *ch, void *item)
   sock_op_t op;
   if (ch == NULL)
     return CO_EINVAL;
-  op.buf = item;
+  op.target.item = item;
   return sock__chan_try(ch, &op, sock__chan_send_try);
 }
 
@@ -341,7 +365,7 @@ int sock_chan_try_recv(sock_chan_t *ch, void **item)
   if (ch == NULL || item == NULL)
     return CO_EINVAL;
   *item = NULL;
-  op.buf = (char *)item;
+  op.target.slot = item;
   return sock__chan_try(ch, &op, sock__chan_recv_try);
 }
 
@@ -390,9 +414,10 @@ static int sock__waitgroup_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wa
   return ((sock_waitgroup_t *)w)->count == 0 ? CO_OK : CO_PENDING;
 }
 
-int sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, co_task_t *task)
+int sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t *task)
 {
-  if (sock__sync_begin(op, task) == NULL || wg == NULL)
-    return op != NULL ? (op->error = CO_EINVAL) : CO_EINVAL;
-  return sock__wait(op, task, &wg->w, 0, sock__waitgroup_try);
+  int rc = sock__sync_begin(op, task, wg);
+  if (rc != CO_OK)
+    return rc;
+  return sock__queue_wait(op, &wg->w, 0, task->runtime, sock__waitgroup_try);
 }

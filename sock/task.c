@@ -1,36 +1,31 @@
 /*
- * sock/task.c - the task side of every await: counted tasks, cancellation,
- * deadlines and sleep.
+ * sock/task.c - counted tasks: spawning, cancelling, the deadline and sleep.
  *
- * A sock_task_t remembers what it awaits now (wait_kind, wait_obj, wait_op),
- * under its lock (one of the runtime's striped task locks). Three parties can end an await: its completion, a
- * canceller (sock_task_cancel, the runtime's shutdown) and the task's timer
- * (deadline). They meet under that lock, so exactly one of them ends it:
- *   - an overlapped call is only ever ended by its completion; a canceller
- *     calls CancelIoEx, and the completion (ERROR_OPERATION_ABORTED) reports
- *     why, read from the task's flags;
- *   - a wait in a list (event, channel, ...) or a sleep is ended by whoever
- *     takes it out of the list (or the timer) first; the others find nothing.
- * The lock order is runtime lists, then task, then wait list.
+ * A sock_task_t remembers the record of the await in progress (wait_op),
+ * under its lock (one of the runtime's striped task locks). Three parties
+ * can end an await: its completion, a canceller (sock_task_cancel,
+ * sock_op_cancel, the runtime's stop) and the task's timer (deadline). A
+ * canceller marks the task and then cancels the record through the hub
+ * (hub.c: CancelIoEx for a call in the kernel, out of the list for a queued
+ * wait), so exactly one party ends it; a sleep is the task's own and is
+ * ended here, by whoever clears its due time first.
+ * The lock order is runtime lists, then task, then the record's hub lock,
+ * then a wait list.
  */
 #include "sock_internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
-ULONGLONG sock__now_ms(void)
-{
-  static LARGE_INTEGER frequency;  /* fixed at boot; a race writes the same value */
-  LARGE_INTEGER now;
-  if (frequency.QuadPart == 0)
-    QueryPerformanceFrequency(&frequency);
-  QueryPerformanceCounter(&now);
-  return (ULONGLONG)(now.QuadPart / (frequency.QuadPart / 1000));
-}
-
-/* ---- registering awaits --------------------------------------------------------- */
+/* A task's timer: one thread-pool timer serves its deadline and its sleeps. */
+struct sock_timing {
+  PTP_TIMER  timer;
+  ULONGLONG  deadline_due;  /* sock__now_ms() time, 0 = no deadline */
+  ULONGLONG  sleep_due;     /* 0 = not sleeping */
+};
 
 static void sock__task_done(co_task_t *task);
+
+/* ---- whose await ------------------------------------------------------------------ */
 
 sock_task_t *sock__owner(co_task_t *task)
 {
@@ -42,146 +37,112 @@ sock_task_t *sock__owner(co_task_t *task)
   return task->up.on_done == sock__task_done ? (sock_task_t *)task : NULL;
 }
 
-static SRWLOCK *sock__task_lock(sock_task_t *st)
+sock_task_t *sock_task_of(co_task_t *task)
 {
-  return sock__task_lock_of(st->runtime, st);
+  return sock__owner(task);
 }
 
-static int sock__reason(const sock_task_t *st)
+SRWLOCK *sock__task_lock(sock_task_t *st)
 {
+  sock_runtime_t *rt = st->runtime;
+  ULONG_PTR a = (ULONG_PTR)st;
+  /* The address, past the bits every allocation shares, folded onto the table. */
+  return &rt->task_locks[((a >> 4) ^ (a >> 12) ^ (a >> 20)) % SOCK__TASK_LOCKS];
+}
+
+int sock__task_reason(const sock_task_t *st)
+{
+  if (sock__shutting_down(st->runtime))
+    return CO_ESHUTDOWN;
   if (st->cancelled)
     return CO_ECANCELED;
   return st->expired ? CO_ETIMEDOUT : CO_OK;
 }
 
-sock_task_t *sock__wait_lock(co_task_t *task, int *reason)
+int sock__await_register(sock_op_t *op)
 {
-  sock_task_t *st = sock__owner(task);
-  *reason = CO_OK;
-  if (st != NULL) {
-    AcquireSRWLockExclusive(sock__task_lock(st));
-    *reason = sock__reason(st);
-  }
-  return st;
-}
-
-void sock__wait_unlock(sock_task_t *st)
-{
-  if (st != NULL)
-    ReleaseSRWLockExclusive(sock__task_lock(st));
-}
-
-void sock__wait_set(sock_task_t *st, int kind, void *obj, sock_op_t *op)
-{
-  if (st == NULL)
-    return;
-  st->wait_kind = (unsigned char)kind;
-  st->wait_obj = obj;
-  st->wait_op = op;
-}
-
-static void sock__wait_forget(sock_task_t *st)
-{
-  st->wait_kind = SOCK__WAIT_NONE;
-  st->wait_obj = NULL;
-  st->wait_op = NULL;
-}
-
-int sock__wait_clear(sock_op_t *op)
-{
+  sock_task_t *st = sock__owner(op->task);
   int reason;
-  sock_task_t *st = sock__wait_lock(op->task, &reason);
   if (st == NULL)
     return CO_OK;
-  if (st->wait_op == op)
-    sock__wait_forget(st);
-  sock__wait_unlock(st);
+  AcquireSRWLockExclusive(sock__task_lock(st));
+  reason = sock__task_reason(st);
+  if (reason == CO_OK)
+    st->wait_op = op;
+  ReleaseSRWLockExclusive(sock__task_lock(st));
   return reason;
 }
 
-/* ---- waking on a pool thread ----------------------------------------------------- */
-
-void sock__wake_now(sock_op_t *op)
+int sock__await_clear(sock_op_t *op)
 {
   sock_task_t *st = sock__owner(op->task);
-  sock_runtime_t *rt = st != NULL ? st->runtime : NULL;  /* before the task may end */
-  sock__wait_clear(op);
-  co_wake(op->task);
-  if (rt != NULL)
-    sock__pending_done(rt);  /* the await's count, held until now */
-}
-
-static void CALLBACK sock__wake_work(PTP_CALLBACK_INSTANCE instance, void *context)
-{
-  (void)instance;
-  sock__wake_now(context);
-}
-
-void sock__wake_later(sock_op_t *op)
-{
-  sock_task_t *st = sock__owner(op->task);
-  /* A plain co task has no runtime to borrow a thread from; and out of
-   * memory, waking here beats never waking. */
-  if (st == NULL || !TrySubmitThreadpoolCallback(sock__wake_work, op, &st->runtime->env))
-    sock__wake_now(op);
+  int reason;
+  if (st == NULL)
+    return CO_OK;
+  AcquireSRWLockExclusive(sock__task_lock(st));
+  if (st->wait_op == op)
+    st->wait_op = NULL;
+  reason = st->cancelled ? CO_ECANCELED : st->expired ? CO_ETIMEDOUT : CO_OK;
+  ReleaseSRWLockExclusive(sock__task_lock(st));
+  return reason;
 }
 
 /* ---- cancelling ----------------------------------------------------------------- */
 
-/* Under st->lock: end or cancel whatever st awaits, with `reason`. */
-static void sock__cancel_wait(sock_task_t *st, int reason)
+/* Under st's lock: end a sleep that is st's await now. 1 if it was. */
+static int sock__sleep_end(sock_task_t *st, sock_op_t *op, int error)
 {
-  sock_op_t *op = st->wait_op;
-  switch (st->wait_kind) {
-  case SOCK__WAIT_IO:  /* the completion will come, as aborted */
-    CancelIoEx((HANDLE)sock__handle(st->wait_obj), &op->overlapped);
-    return;
-  case SOCK__WAIT_QUEUE:
-    if (!sock__waitlist_remove(st->wait_obj, op))
-      return;  /* already taken out by the one that wakes it */
-    break;
-  case SOCK__WAIT_SLEEP:
-    st->timing->sleep_due = 0;
-    break;
-  default:
-    return;
-  }
-  sock__wait_forget(st);
-  op->error = (short)reason;
-  sock__wake_later(op);
+  if (op == NULL || st->wait_op != op || op->kind != SOCK__SLEEP || st->timing == NULL ||
+      st->timing->sleep_due == 0)
+    return 0;
+  st->timing->sleep_due = 0;
+  st->wait_op = NULL;
+  op->error = (short)error;
+  sock__wake_later(st->runtime, op);  /* we hold the task's lock: never inline */
+  return 1;
+}
+
+/* Under st's lock: end or cancel the await `op` of st with `reason`. */
+static int sock__cancel_await(sock_task_t *st, sock_op_t *op, int reason)
+{
+  if (op == NULL)
+    return 0;
+  if (sock__sleep_end(st, op, reason))
+    return 1;
+  return sock__op_cancel(op, reason);
+}
+
+int sock__task_cancel_op(sock_task_t *st, sock_op_t *op)
+{
+  int done;
+  AcquireSRWLockExclusive(sock__task_lock(st));
+  done = sock__cancel_await(st, op, CO_ECANCELED);
+  ReleaseSRWLockExclusive(sock__task_lock(st));
+  return done;
 }
 
 void sock_task_cancel(sock_task_t *st)
 {
-  if (st == NULL)
-    return;
+  if (st == NULL || st->runtime == NULL)
+    return;  /* never spawned: sock_spawn starts it afresh */
   AcquireSRWLockExclusive(sock__task_lock(st));
   if (st->task.state != CO_DONE) {
     st->cancelled = 1;
-    sock__cancel_wait(st, CO_ECANCELED);
+    sock__cancel_await(st, st->wait_op, CO_ECANCELED);
   }
   ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
-void sock_runtime_cancel_all(sock_runtime_t *rt)
+void sock__cancel_tasks(sock_runtime_t *rt)
 {
-  AcquireSRWLockExclusive(&rt->lock);  /* the lists first, then each task, socket */
-  rt->cancel_new = 1;
+  SOCK__ASSERT_LOCKED(rt);
   for (sock_task_t *st = rt->tasks; st != NULL; st = st->next)
     sock_task_cancel(st);
-  for (sock_t *s = rt->sockets; s != NULL; s = s->next)
-    sock__cancel_socket(s);
-  ReleaseSRWLockExclusive(&rt->lock);
-}
-
-int sock_runtime_wait_tasks(sock_runtime_t *rt, unsigned ms)
-{
-  return sock__wait_zero(&rt->n_tasks, ms);
 }
 
 /* ---- the timer: deadline and sleep ------------------------------------------------ */
 
-/* Under st->lock: set the timer for the earlier of deadline and sleep. */
+/* Under st's lock: set the timer for the earlier of deadline and sleep. */
 static void sock__timing_arm(sock_timing_t *tm)
 {
   ULONGLONG due = tm->deadline_due;
@@ -216,27 +177,22 @@ static void CALLBACK sock__timer_fired(PTP_CALLBACK_INSTANCE instance, void *con
   if (tm->deadline_due != 0 && now >= tm->deadline_due) {
     tm->deadline_due = 0;
     st->expired = 1;
-    sock__cancel_wait(st, CO_ETIMEDOUT);
+    sock__cancel_await(st, st->wait_op, CO_ETIMEDOUT);
   }
-  if (tm->sleep_due != 0 && now >= tm->sleep_due && st->wait_kind == SOCK__WAIT_SLEEP) {
-    sock_op_t *op = st->wait_op;
-    tm->sleep_due = 0;
-    sock__wait_forget(st);
-    op->error = CO_OK;
-    sock__wake_later(op);
-  }
+  if (tm->sleep_due != 0 && now >= tm->sleep_due)
+    sock__sleep_end(st, st->wait_op, CO_OK);
   sock__timing_arm(tm);
   ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
-/* Under st->lock: the task's timer, made on first use. */
+/* Under st's lock: the task's timer, made on first use. */
 static sock_timing_t *sock__timing(sock_task_t *st)
 {
   if (st->timing == NULL) {
-    sock_timing_t *tm = calloc(1, sizeof *tm);
+    sock_timing_t *tm = sock__sys.calloc(1, sizeof *tm);
     if (tm == NULL)
       return NULL;
-    tm->timer = CreateThreadpoolTimer(sock__timer_fired, st, &st->runtime->env);
+    tm->timer = sock__sys.CreateThreadpoolTimer(sock__timer_fired, st, &st->runtime->env);
     if (tm->timer == NULL) {
       free(tm);
       return NULL;
@@ -261,6 +217,8 @@ static void sock__timing_free(sock_task_t *st)
 int sock_deadline_set(sock_task_t *st, unsigned ms)
 {
   sock_timing_t *tm;
+  if (st == NULL || st->runtime == NULL)
+    return CO_EINVAL;
   AcquireSRWLockExclusive(sock__task_lock(st));
   tm = sock__timing(st);
   if (tm != NULL) {
@@ -276,6 +234,8 @@ int sock_deadline_set(sock_task_t *st, unsigned ms)
 
 void sock_deadline_clear(sock_task_t *st)
 {
+  if (st == NULL || st->runtime == NULL)
+    return;
   AcquireSRWLockExclusive(sock__task_lock(st));
   st->expired = 0;
   if (st->timing != NULL) {
@@ -285,33 +245,33 @@ void sock_deadline_clear(sock_task_t *st)
   ReleaseSRWLockExclusive(sock__task_lock(st));
 }
 
-int sock_sleep_start(sock_op_t *op, unsigned ms, co_task_t *task)
+/* Under st's lock, the task free to wait: parks op on the task's timer. */
+static int sock__sleep_park(sock_task_t *st, sock_op_t *op, unsigned ms)
 {
-  int reason;
-  sock_task_t *st;
-  sock_timing_t *tm;
+  sock_timing_t *tm = sock__timing(st);
+  if (tm == NULL)
+    return CO_ENOMEM;
+  tm->sleep_due = sock__now_ms() + ms;
+  sock__pending_add(st->runtime);
+  st->wait_op = op;  /* a sleep is known by its kind: sock__sleep_end */
+  sock__timing_arm(tm);
+  return CO_PENDING;
+}
+
+int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *st)
+{
+  int rc;
   if (op == NULL)
     return CO_EINVAL;
-  sock__op_begin(op, SOCK__SLEEP, task);
-  st = sock__wait_lock(task, &reason);
-  if (st == NULL)
-    return op->error = CO_EINVAL;  /* sleeping needs a sock_task_t */
-  if (reason == CO_OK && ms > 0) {
-    tm = sock__timing(st);
-    if (tm == NULL) {
-      reason = CO_ENOMEM;
-    } else {
-      tm->sleep_due = sock__now_ms() + ms;
-      sock__pending_add(st->runtime);
-      sock__wait_set(st, SOCK__WAIT_SLEEP, NULL, op);
-      sock__timing_arm(tm);
-      reason = CO_PENDING;
-    }
-  }
-  sock__wait_unlock(st);
-  if (reason != CO_PENDING)
-    op->error = (short)reason;
-  return reason;
+  sock__op_begin(op, SOCK__SLEEP, st != NULL ? &st->task : NULL);
+  if (st == NULL || st->runtime == NULL)
+    return sock__refuse(op, CO_EINVAL);  /* not spawned */
+  AcquireSRWLockExclusive(sock__task_lock(st));
+  rc = sock__task_reason(st);
+  if (rc == CO_OK && ms > 0)
+    rc = sock__sleep_park(st, op, ms);
+  ReleaseSRWLockExclusive(sock__task_lock(st));
+  return rc == CO_PENDING ? rc : sock__refuse(op, rc);
 }
 
 /* ---- counted tasks --------------------------------------------------------------- */
@@ -322,14 +282,14 @@ static void sock__task_done(co_task_t *task)
   sock_runtime_t *rt = st->runtime;
   co_done_fn on_done = st->on_done;
   sock__timing_free(st);
-  AcquireSRWLockExclusive(&rt->lock);
+  sock__rt_lock(rt);
   if (st->prev != NULL)
     st->prev->next = st->next;
   else
     rt->tasks = st->next;
   if (st->next != NULL)
     st->next->prev = st->prev;
-  ReleaseSRWLockExclusive(&rt->lock);
+  sock__rt_unlock(rt);
   if (on_done != NULL)
     on_done(task);  /* it may free the task */
   /* Counted until the hook has run, so a wait for no tasks sees it done. */
@@ -339,32 +299,24 @@ static void sock__task_done(co_task_t *task)
 
 void sock_spawn(sock_runtime_t *rt, sock_task_t *st, co_step_fn step, co_done_fn on_done)
 {
+  if (rt == NULL || st == NULL || step == NULL)
+    return;
   co_task_init(&st->task, step, sock__task_done);
   st->runtime = rt;
   st->on_done = on_done;
-  sock__wait_forget(st);
+  st->wait_op = NULL;
   st->timing = NULL;
   st->cancelled = 0;
   st->expired = 0;
   st->prev = NULL;
-  AcquireSRWLockExclusive(&rt->lock);
+  sock__rt_lock(rt);
   st->next = rt->tasks;
   if (rt->tasks != NULL)
     rt->tasks->prev = st;
   rt->tasks = st;
   if (rt->shutting_down || rt->cancel_new)
     st->cancelled = 1;  /* it may clean up, but not wait any more */
-  ReleaseSRWLockExclusive(&rt->lock);
+  sock__rt_unlock(rt);
   InterlockedIncrement(&rt->n_tasks);
   co_resume(&st->task);
-}
-
-void sock_runtime_dump(sock_runtime_t *rt, void *out)
-{
-  char where[256];
-  AcquireSRWLockExclusive(&rt->lock);
-  for (sock_task_t *st = rt->tasks; st != NULL; st = st->next)
-    fprintf((FILE *)out, "task %p: %s\n", (void *)st,
-            co_describe(&st->task, where, sizeof where));
-  ReleaseSRWLockExclusive(&rt->lock);
 }

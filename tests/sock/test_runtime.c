@@ -78,7 +78,7 @@ START_TEST(bad_arguments_are_refused_clearly)
   ck_assert_int_eq(sock_connect_start(&op, rt, "localhost", 0, &a, &st.task), CO_EINVAL);
   ck_assert_int_eq(sock_accept_start(&op, NULL, &acc, &st.task), CO_EINVAL);
   ck_assert_int_eq(sock_read_line_start(&op, NULL, &st.task), CO_EINVAL);
-  ck_assert_int_eq(sock_chan_send_start(&op, NULL, NULL, &st.task), CO_EINVAL);
+  ck_assert_int_eq(sock_chan_send_start(&op, NULL, NULL, &st), CO_EINVAL);
   ck_assert_int_eq(sock_chan_try_send(NULL, NULL), CO_EINVAL);
 
   ck_assert_int_eq(sock_listen(rt, "127.0.0.1", 0, 4, &a), CO_OK);
@@ -106,7 +106,7 @@ static co_state_t dumped_step(co_task_t *t)
 {
   dumped_t *d = (dumped_t *)t;
   CO_BEGIN(t);
-  d->line = __LINE__; CO_AWAIT(t, sock_sleep_start(&d->op, 60000, t));
+  d->line = __LINE__; CO_AWAIT(t, sock_sleep_start(&d->op, 60000, sock_task_of(t)));
   CO_END(t);
 }
 
@@ -154,7 +154,7 @@ static co_state_t napper_step(co_task_t *t)
 {
   napper_t *n = (napper_t *)t;
   CO_BEGIN(t);
-  CO_AWAIT(t, sock_sleep_start(&n->op, 60000, t));
+  CO_AWAIT(t, sock_sleep_start(&n->op, 60000, sock_task_of(t)));
   CO_END(t);
 }
 

@@ -28,7 +28,7 @@ static co_state_t producer_step(co_task_t *t)
   pipe_task_t *p = (pipe_task_t *)t;
   CO_BEGIN(t);
   for (p->i = 1; p->i <= ITEMS; p->i++) {
-    CO_AWAIT(t, sock_chan_send_start(&p->op, p->chan, (void *)p->i, t));
+    CO_AWAIT(t, sock_chan_send_start(&p->op, p->chan, (void *)p->i, sock_task_of(t)));
     if (p->op.error != CO_OK) {
       p->error = p->op.error;
       CO_EXIT(t, p->error);
@@ -44,7 +44,7 @@ static co_state_t consumer_step(co_task_t *t)
   CO_BEGIN(t);
   c->expected = 1;
   for (;;) {
-    CO_AWAIT(t, sock_chan_recv_start(&c->op, c->chan, &c->item, t));
+    CO_AWAIT(t, sock_chan_recv_start(&c->op, c->chan, &c->item, sock_task_of(t)));
     if (c->op.error != CO_OK)
       break;
     if ((uintptr_t)c->item != c->expected)
@@ -101,13 +101,13 @@ static co_state_t holder_step(co_task_t *t)
   LONG now;
   CO_BEGIN(t);
   for (h->round = 0; h->round < SEM_ROUNDS; h->round++) {
-    CO_AWAIT(t, sock_sem_acquire_start(&h->op, h->sem, t));
+    CO_AWAIT(t, sock_sem_acquire_start(&h->op, h->sem, sock_task_of(t)));
     if (h->op.error != CO_OK)
       break;
     now = InterlockedIncrement(&holders);
     for (LONG seen = max_holders; now > seen; seen = max_holders)
       InterlockedCompareExchange(&max_holders, now, seen);
-    CO_AWAIT(t, sock_sleep_start(&h->op, 1 + (unsigned)(h->round % 3), t));
+    CO_AWAIT(t, sock_sleep_start(&h->op, 1 + (unsigned)(h->round % 3), sock_task_of(t)));
     InterlockedDecrement(&holders);
     sock_sem_release(h->sem);
   }
@@ -169,9 +169,9 @@ static co_state_t parked_step(co_task_t *t)
   parked_t *p = (parked_t *)t;
   CO_BEGIN(t);
   if (p->sender)
-    CO_AWAIT(t, sock_chan_send_start(&p->op, p->chan, p, t));
+    CO_AWAIT(t, sock_chan_send_start(&p->op, p->chan, p, sock_task_of(t)));
   else
-    CO_AWAIT(t, sock_chan_recv_start(&p->op, p->chan, &p->item, t));
+    CO_AWAIT(t, sock_chan_recv_start(&p->op, p->chan, &p->item, sock_task_of(t)));
   p->error = p->op.error;
   CO_END(t);
 }
@@ -242,7 +242,7 @@ static co_state_t worker_step(co_task_t *t)
 {
   worker_t *w = (worker_t *)t;
   CO_BEGIN(t);
-  CO_AWAIT(t, sock_sleep_start(&w->op, (unsigned)w->delay, t));
+  CO_AWAIT(t, sock_sleep_start(&w->op, (unsigned)w->delay, sock_task_of(t)));
   CO_END(t);
 }
 
@@ -266,7 +266,7 @@ static co_state_t joiner_step(co_task_t *t)
 {
   joiner_t *j = (joiner_t *)t;
   CO_BEGIN(t);
-  CO_AWAIT(t, sock_waitgroup_wait_start(&j->op, j->wg, t));
+  CO_AWAIT(t, sock_waitgroup_wait_start(&j->op, j->wg, sock_task_of(t)));
   j->resumes++;
   j->finished_when_resumed = workers_finished;
   j->error = j->op.error;
@@ -312,7 +312,7 @@ static co_state_t event_waiter_step(co_task_t *t)
 {
   event_waiter_t *w = (event_waiter_t *)t;
   CO_BEGIN(t);
-  CO_AWAIT(t, sock_event_wait_start(&w->op, w->ev, t));
+  CO_AWAIT(t, sock_event_wait_start(&w->op, w->ev, sock_task_of(t)));
   w->error = w->op.error;
   CO_END(t);
 }
@@ -393,12 +393,12 @@ typedef struct {
 static int victim_start(victim_t *v, co_task_t *t)
 {
   switch (v->kind) {
-  case KIND_SLEEP:      return sock_sleep_start(&v->op, 60000, t);
-  case KIND_EVENT:      return sock_event_wait_start(&v->op, &v->ev, t);
-  case KIND_SEM:        return sock_sem_acquire_start(&v->op, &v->sem, t);
-  case KIND_CHAN_RECV:  return sock_chan_recv_start(&v->op, &v->chan, &v->item, t);
-  case KIND_CHAN_SEND:  return sock_chan_send_start(&v->op, &v->chan, v, t);
-  case KIND_WAITGROUP:  return sock_waitgroup_wait_start(&v->op, &v->wg, t);
+  case KIND_SLEEP:      return sock_sleep_start(&v->op, 60000, sock_task_of(t));
+  case KIND_EVENT:      return sock_event_wait_start(&v->op, &v->ev, sock_task_of(t));
+  case KIND_SEM:        return sock_sem_acquire_start(&v->op, &v->sem, sock_task_of(t));
+  case KIND_CHAN_RECV:  return sock_chan_recv_start(&v->op, &v->chan, &v->item, sock_task_of(t));
+  case KIND_CHAN_SEND:  return sock_chan_send_start(&v->op, &v->chan, v, sock_task_of(t));
+  case KIND_WAITGROUP:  return sock_waitgroup_wait_start(&v->op, &v->wg, sock_task_of(t));
   default:              return sock_recv_start(&v->op, v->sock, v->item, 1, t);
   }
 }
@@ -416,7 +416,7 @@ static co_state_t victim_step(co_task_t *t)
     v->error = v->op.error;
   }
   /* Cancelled: every later await fails at once; the task cleans up. */
-  CO_AWAIT(t, sock_sleep_start(&v->op, 60000, t));
+  CO_AWAIT(t, sock_sleep_start(&v->op, 60000, sock_task_of(t)));
   v->after_error = v->op.error;
   if (v->sock != NULL)
     sock_close(v->sock);
@@ -483,13 +483,13 @@ static co_state_t counted_step(co_task_t *t)
   InterlockedIncrement(&parked_steps);
   CO_BEGIN(t);
   if (s->kind == 0)
-    CO_AWAIT(t, sock_sleep_start(&s->op, 60000, t));
+    CO_AWAIT(t, sock_sleep_start(&s->op, 60000, sock_task_of(t)));
   else if (s->kind == 1)
-    CO_AWAIT(t, sock_event_wait_start(&s->op, &v->ev, t));
+    CO_AWAIT(t, sock_event_wait_start(&s->op, &v->ev, sock_task_of(t)));
   else if (s->kind == 2)
-    CO_AWAIT(t, sock_chan_recv_start(&s->op, &v->chan, &s->item, t));
+    CO_AWAIT(t, sock_chan_recv_start(&s->op, &v->chan, &s->item, sock_task_of(t)));
   else
-    CO_AWAIT(t, sock_sem_acquire_start(&s->op, &v->sem, t));
+    CO_AWAIT(t, sock_sem_acquire_start(&s->op, &v->sem, sock_task_of(t)));
   s->error = s->op.error;
   CO_END(t);
 }

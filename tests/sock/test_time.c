@@ -71,7 +71,7 @@ static co_state_t in_time_step(co_task_t *t)
   w->first_error = w->op.error;
   sock_deadline_clear(&w->tt.st);
   /* Sleep past the old deadline: a cleared deadline never fires. */
-  CO_AWAIT(t, sock_sleep_start(&w->op, 500, t));
+  CO_AWAIT(t, sock_sleep_start(&w->op, 500, sock_task_of(t)));
   w->second_error = w->op.error;
   sock_close(w->sock);
   CO_END(t);
@@ -112,14 +112,14 @@ static co_state_t sleeper_step(co_task_t *t)
   static ULONGLONG start;
   CO_BEGIN(t);
   start = GetTickCount64();
-  CO_AWAIT(t, sock_sleep_start(&s->op, 100, t));
+  CO_AWAIT(t, sock_sleep_start(&s->op, 100, sock_task_of(t)));
   s->errors[0] = s->op.error;
   s->elapsed[0] = GetTickCount64() - start;
-  CO_AWAIT(t, sock_sleep_start(&s->op, 0, t));  /* zero: finishes at once */
+  CO_AWAIT(t, sock_sleep_start(&s->op, 0, sock_task_of(t)));  /* zero: finishes at once */
   s->errors[1] = s->op.error;
   sock_deadline_set(&s->tt.st, 50);             /* a deadline cuts a sleep short */
   start = GetTickCount64();
-  CO_AWAIT(t, sock_sleep_start(&s->op, 5000, t));
+  CO_AWAIT(t, sock_sleep_start(&s->op, 5000, sock_task_of(t)));
   s->errors[2] = s->op.error;
   s->elapsed[2] = GetTickCount64() - start;
   CO_END(t);
@@ -212,14 +212,14 @@ static co_state_t race_step(co_task_t *t)
     sock_deadline_set(&r->tt.st, 1);
     SetEvent(r->racer->go);
     if (r->chan != NULL)
-      CO_AWAIT(t, sock_chan_recv_start(&r->op, r->chan, &r->item, t));
+      CO_AWAIT(t, sock_chan_recv_start(&r->op, r->chan, &r->item, sock_task_of(t)));
     else
       CO_AWAIT(t, sock_recv_start(&r->op, r->sock, &r->byte, 1, t));
     sock_deadline_clear(&r->tt.st);
     if (r->op.error == CO_ETIMEDOUT) {
       r->timed_out++;
       if (r->chan != NULL)
-        CO_AWAIT(t, sock_chan_recv_start(&r->op, r->chan, &r->item, t));
+        CO_AWAIT(t, sock_chan_recv_start(&r->op, r->chan, &r->item, sock_task_of(t)));
       else
         CO_AWAIT(t, sock_recv_start(&r->op, r->sock, &r->byte, 1, t));
     } else {

@@ -1,45 +1,20 @@
 /*
- * sock/ops.c - receive, send and their "until done" forms, by the await
- * protocol: one loop (sock__drive) issues overlapped calls until one is
- * pending or the operation is finished; the IO callback feeds completions
- * back into the same loop. Synchronous successes (skip-completion-port on)
- * take the loop's fast path and never see a pool thread.
+ * sock/stream.c - the stream operations: receive, send and their "until
+ * done" forms, gather send, read a line. One loop (sock__drive) makes calls
+ * through the hub until one is pending or the operation is finished; the
+ * hub hands completions back to the same loop. Synchronous successes
+ * (skip-completion-port on) take the loop's fast path and never see a pool
+ * thread.
  */
 #include "sock_internal.h"
 
 #include <limits.h>
 #include <string.h>
 
-/* ---- records --------------------------------------------------------------- */
+/* ---- one overlapped call ---------------------------------------------------------- */
 
-void sock__op_begin(sock_op_t *op, int kind, co_task_t *task)
-{
-  op->task = task;
-  op->bytes = 0;
-  op->win32_error = 0;
-  op->error = CO_OK;
-  op->kind = (unsigned char)kind;
-  op->flags = 0;
-}
-
-int sock__op_fail(sock_op_t *op, unsigned long win32_error)
-{
-  op->win32_error = win32_error;
-  op->error = (short)sock_error_from_win32(win32_error);
-  return op->error;
-}
-
-/* Rejects bad input before anything starts: a clear error, no crash. */
-static int sock__invalid(sock_op_t *op, int error)
-{
-  op->error = (short)error;
-  return error;
-}
-
-/* ---- one overlapped call --------------------------------------------------------- */
-
-/* Fills the buffers for the next call of op; returns their count, or 0 when
- * nothing is left to send/receive. *sending tells WSASend from WSARecv. */
+/* Fills the buffers for the next call of op; returns their count. *sending
+ * tells WSASend from WSARecv. */
 static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sending)
 {
   sock_reader_t *r;
@@ -51,13 +26,13 @@ static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sendi
     one->len = 0;
     return 1;
   case SOCK__READ_LINE:
-    r = (sock_reader_t *)op->buf;
+    r = op->target.reader;
     one->buf = r->buf + r->end;
     one->len = (ULONG)(r->size - r->end);
     return 1;
   case SOCK__SENDV:
     *sending = 1;
-    *bufs = (WSABUF *)op->buf;
+    *bufs = op->target.bufs;
     return (DWORD)op->len;
   case SOCK__SEND:
   case SOCK__SEND_ALL:
@@ -66,38 +41,27 @@ static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sendi
   default:
     break;
   }
-  one->buf = op->buf + op->bytes;
+  one->buf = op->target.buf + op->bytes;
   one->len = op->len - op->bytes;
   return 1;
 }
 
-/* Issues one WSARecv/WSASend. Returns CO_PENDING (the callback will see the
- * completion; nothing here touches op again), CO_OK with the synchronous
- * outcome in *error and *bytes (after CancelThreadpoolIo), or a negative
- * code when the task may not await any more (cancelled, timed out) or the
- * socket is cancelled (sock__call_begin/_end in socket.c: the protocol). */
-static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned long *bytes)
+/* The hub's call for a stream: one WSARecv or WSASend. (Winsock copies the
+ * WSABUF array before it returns, so `one` may live on this stack.) */
+static unsigned long sock__stream_call(sock_t *s, sock_op_t *op, void *arg,
+                                       unsigned long *bytes)
 {
   WSABUF one, *bufs;
   DWORD count, done = 0, flags = 0;
-  int sending, rc, reason;
-  unsigned long last = 0;
-  sock_task_t *st = sock__call_begin(s, op, &reason);
-
-  if (reason != CO_OK)
-    return reason;
+  int sending, rc;
+  (void)arg;
   count = sock__buffers(op, &one, &bufs, &sending);
   if (sending)
-    rc = WSASend(sock__handle(s), bufs, count, &done, 0, &op->overlapped, NULL);
+    rc = sock__sys.WSASend(sock__socket(s), bufs, count, &done, 0, &op->overlapped, NULL);
   else
-    rc = WSARecv(sock__handle(s), bufs, count, &done, &flags, &op->overlapped, NULL);
-  if (rc != 0)
-    last = (unsigned long)WSAGetLastError();
-  if (sock__call_end(st, s, op, last) == CO_PENDING)
-    return CO_PENDING;
-  *error = last;
+    rc = sock__sys.WSARecv(sock__socket(s), bufs, count, &done, &flags, &op->overlapped, NULL);
   *bytes = done;
-  return CO_OK;
+  return rc != 0 ? (unsigned long)WSAGetLastError() : 0;
 }
 
 /* ---- progress ----------------------------------------------------------------- */
@@ -105,7 +69,7 @@ static int sock__issue(sock_t *s, sock_op_t *op, unsigned long *error, unsigned 
 /* Drops what a gather send has sent from the front of its array. */
 static void sock__sendv_consume(sock_op_t *op, unsigned long bytes)
 {
-  WSABUF *bufs = (WSABUF *)op->buf;
+  WSABUF *bufs = op->target.bufs;
   while (op->len > 0 && (bytes >= bufs->len)) {
     bytes -= bufs->len;
     bufs->len = 0;
@@ -116,7 +80,7 @@ static void sock__sendv_consume(sock_op_t *op, unsigned long bytes)
     bufs->buf += bytes;
     bufs->len -= bytes;
   }
-  op->buf = (char *)bufs;
+  op->target.bufs = bufs;
 }
 
 /* Looks for a newline in what the reader holds beyond what was scanned. */
@@ -142,8 +106,9 @@ static int sock__reader_scan(sock_op_t *op, sock_reader_t *r)
 }
 
 /* Records one call's outcome in op; returns 1 when the operation is
- * finished (op.error final), 0 when another call is needed. */
-static int sock__advance(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes)
+ * finished (op.error final), 0 when another call is needed. A failed call's
+ * error is recorded already (by the hub). */
+static int sock__advance(sock_op_t *op, unsigned long error, unsigned long bytes)
 {
   if (error != 0) {
     /* What a failed call moved still counts: a cancelled send-all says how
@@ -152,7 +117,6 @@ static int sock__advance(sock_t *s, sock_op_t *op, unsigned long error, unsigned
       op->bytes += bytes;
     else if (op->kind != SOCK__READ_LINE)
       op->bytes = bytes;
-    sock__op_fail(op, sock__is(s, SOCK__CLOSED) ? ERROR_OPERATION_ABORTED : error);
     return 1;
   }
   switch (op->kind) {
@@ -173,8 +137,8 @@ static int sock__advance(sock_t *s, sock_op_t *op, unsigned long error, unsigned
       op->error = CO_EOF;
       return 1;
     }
-    ((sock_reader_t *)op->buf)->end += bytes;
-    return sock__reader_scan(op, (sock_reader_t *)op->buf);
+    op->target.reader->end += bytes;
+    return sock__reader_scan(op, op->target.reader);
   default:  /* SOCK__RECV_EXACTLY, SOCK__SEND_ALL */
     if (bytes == 0 && op->kind == SOCK__RECV_EXACTLY) {
       op->error = CO_EOF;
@@ -187,77 +151,54 @@ static int sock__advance(sock_t *s, sock_op_t *op, unsigned long error, unsigned
 
 /* ---- the loop ------------------------------------------------------------------- */
 
-/* Runs op until a call is pending or op is finished. */
+/* Runs op until a call is pending (CO_PENDING) or op is finished (its
+ * op.error). Synchronous successes (skip mode) loop here, off the pool. */
 static int sock__drive(sock_t *s, sock_op_t *op)
 {
   unsigned long error = 0, bytes = 0;
   do {
-    if (sock__is(s, SOCK__CLOSED)) {
-      sock__op_fail(op, ERROR_OPERATION_ABORTED);
-      return op->error;
-    }
-    int rc = sock__issue(s, op, &error, &bytes);
-    if (rc == CO_PENDING)
-      return CO_PENDING;
-    if (rc < 0) {
-      op->error = (short)rc;
-      return rc;
-    }
-  } while (!sock__advance(s, op, error, bytes));
+    int rc = sock__hub_call(s, op, sock__stream_call, NULL, &error, &bytes);
+    if (rc != CO_OK)
+      return rc;  /* CO_PENDING, or refused (op.error set) */
+  } while (!sock__advance(op, error, bytes));
   return op->error;
 }
 
-int sock__drive_completed(sock_t *s, sock_op_t *op, unsigned long error,
-                          unsigned long bytes)
+/* A completion on a connection: record it, call again if not done, wake
+ * the task when it is. */
+void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes)
 {
-  int reason = sock__wait_clear(op);
-  if (error == ERROR_OPERATION_ABORTED && reason != CO_OK && !sock__is(s, SOCK__CLOSED)) {
-    op->win32_error = error;  /* cancelled by sock_task_cancel or a deadline */
-    op->error = (short)reason;
-    return reason;
-  }
-  if (sock__advance(s, op, error, bytes))
-    return op->error;
-  return sock__drive(s, op);
-}
-
-int sock__start(sock_t *s, sock_op_t *op)
-{
-  int rc;
-  if (sock__is(s, SOCK__CLOSED))
-    return sock__invalid(op, CO_ECANCELED);
-  if (sock__shutting_down(s->rt))
-    return sock__invalid(op, CO_ESHUTDOWN);
-  sock__retain(s);  /* the operation keeps the socket alive */
-  rc = sock__drive(s, op);
-  if (rc != CO_PENDING)
-    sock__release(s);
-  return rc;
-}
-
-void sock__finish_pending(sock_t *s, sock_op_t *op)
-{
-  co_task_t *task = op->task;
-  sock__release(s);
-  co_wake(task);  /* last: the task may free op and close s */
+  if (!sock__advance(op, error, bytes) && sock__drive(s, op) == CO_PENDING)
+    return;
+  co_wake(op->task);  /* last: the task may free op and close s */
 }
 
 /* ---- the start functions ---------------------------------------------------------- */
 
-/* Checks shared by the buffer operations, then starts. */
-static int sock__start_buffer(sock_op_t *op, sock_t *s, const char *buf, size_t len,
-                              co_task_t *task, int kind)
+/* Checks shared by the stream operations: a record, a task, a connection. */
+static int sock__stream_begin(sock_op_t *op, sock_t *s, co_task_t *task, int kind)
 {
   if (op == NULL)
     return CO_EINVAL;
   sock__op_begin(op, kind, task);
-  if (s == NULL || task == NULL || (buf == NULL && len > 0) || len > ULONG_MAX)
-    return sock__invalid(op, CO_EINVAL);
-  op->buf = (char *)buf;  /* a send never writes to it */
+  if (s == NULL || task == NULL || sock__kind_id(s) != SOCK__KIND_TCP)
+    return sock__refuse(op, CO_EINVAL);
+  return CO_OK;
+}
+
+static int sock__start_buffer(sock_op_t *op, sock_t *s, const char *buf, size_t len,
+                              co_task_t *task, int kind)
+{
+  int rc = sock__stream_begin(op, s, task, kind);
+  if (rc != CO_OK)
+    return rc;
+  if ((buf == NULL && len > 0) || len > ULONG_MAX || (len == 0 && kind == SOCK__RECV))
+    return sock__refuse(op, CO_EINVAL);
+  op->target.buf = (char *)buf;  /* a send never writes to it */
   op->len = (unsigned long)len;
   if (len == 0 && kind != SOCK__WAIT_READABLE)
-    return kind == SOCK__RECV ? sock__invalid(op, CO_EINVAL) : CO_OK;
-  return sock__start(s, op);
+    return CO_OK;  /* nothing to move */
+  return sock__drive(s, op);
 }
 
 int sock_recv_start(sock_op_t *op, sock_t *s, char *buf, size_t len, co_task_t *task)
@@ -291,17 +232,17 @@ int sock_send_all_start(sock_op_t *op, sock_t *s, const char *buf, size_t len,
 int sock_sendv_start(sock_op_t *op, sock_t *s, WSABUF *bufs, unsigned count,
                      co_task_t *task)
 {
-  if (op == NULL)
-    return CO_EINVAL;
-  sock__op_begin(op, SOCK__SENDV, task);
-  if (s == NULL || task == NULL || (bufs == NULL && count > 0))
-    return sock__invalid(op, CO_EINVAL);
-  op->buf = (char *)bufs;
+  int rc = sock__stream_begin(op, s, task, SOCK__SENDV);
+  if (rc != CO_OK)
+    return rc;
+  if (bufs == NULL && count > 0)
+    return sock__refuse(op, CO_EINVAL);
+  op->target.bufs = bufs;
   op->len = count;
   sock__sendv_consume(op, 0);  /* skips empty buffers at the front */
   if (op->len == 0)
     return CO_OK;
-  return sock__start(s, op);
+  return sock__drive(s, op);
 }
 
 /* ---- reading lines ----------------------------------------------------------------- */
@@ -318,20 +259,20 @@ void sock_reader_init(sock_reader_t *r, sock_t *s, char *buf, size_t size)
 
 int sock_read_line_start(sock_op_t *op, sock_reader_t *r, co_task_t *task)
 {
-  if (op == NULL)
-    return CO_EINVAL;
-  sock__op_begin(op, SOCK__READ_LINE, task);
-  if (r == NULL || r->sock == NULL || r->buf == NULL || r->size < 2 || task == NULL ||
-      r->size > ULONG_MAX)
-    return sock__invalid(op, CO_EINVAL);
+  int rc = sock__stream_begin(op, r != NULL ? r->sock : NULL, task, SOCK__READ_LINE);
+  if (rc != CO_OK)
+    return rc;
+  if (r->buf == NULL || r->size < 2 || r->size > ULONG_MAX || r->start > r->end ||
+      r->end > r->size)
+    return sock__refuse(op, CO_EINVAL);
   /* The last line is used up: move what follows it to the front. */
   memmove(r->buf, r->buf + r->start, r->end - r->start);
   r->end -= r->start;
   r->start = 0;
-  op->buf = (char *)r;
+  op->target.reader = r;
   if (sock__reader_scan(op, r))  /* a whole line was already buffered */
     return op->error;
-  return sock__start(r->sock, op);
+  return sock__drive(r->sock, op);
 }
 
 const char *sock_reader_line(const sock_reader_t *r, size_t *len)

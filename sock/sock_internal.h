@@ -124,6 +124,7 @@ struct sock_runtime {
   SRWLOCK             task_locks[SOCK__TASK_LOCKS];  /* order: lock, then a task's */
 #if CO_DEBUG
   volatile DWORD      lock_owner;  /* thread holding `lock`, for SOCK__ASSERT_LOCKED */
+  volatile DWORD      task_lock_owner[SOCK__TASK_LOCKS];  /* the same for task_locks */
 #endif
 };
 
@@ -156,7 +157,6 @@ ULONGLONG sock__now_ms(void);
 /* The sock_task_t at the top of task's CO_CALL chain, or NULL for a plain
  * co task (which can do socket operations, but cannot be cancelled as a task). */
 sock_task_t *sock__owner(co_task_t *task);
-SRWLOCK *sock__task_lock(sock_task_t *st);
 /* Under st's lock: why st may not await any more (CO_ECANCELED, CO_ETIMEDOUT)
  * or CO_OK. */
 int  sock__task_reason(const sock_task_t *st);
@@ -167,6 +167,9 @@ int  sock__await_register(sock_op_t *op);
 /* The await of op has ended: forget it. Returns the task's reason (a
  * completion reports it instead of ERROR_OPERATION_ABORTED) or CO_OK. */
 int  sock__await_clear(sock_op_t *op);
+/* Why op's await is being cancelled, as its task says: CO_ETIMEDOUT after
+ * its deadline, else CO_ECANCELED. */
+int  sock__await_reason(sock_op_t *op);
 /* sock_op_cancel for a record whose task is st: a sleep ends here, the
  * rest through the hub. 1 if an await was there. */
 int  sock__task_cancel_op(sock_task_t *st, sock_op_t *op);

@@ -135,7 +135,7 @@ int sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *r
     sock__wake_later(rt, wake);
   if (rc == CO_PENDING) {
     if (sock__op_cancelled(op))  /* the second read (it may be op's next await's) */
-      sock__op_cancel(op, CO_ECANCELED);
+      sock__op_cancel(op, sock__await_reason(op));
     return CO_PENDING;
   }
   sock__op_unmark(op, SOCK__OP_QUEUED);

@@ -42,13 +42,37 @@ sock_task_t *sock_task_of(co_task_t *task)
   return sock__owner(task);
 }
 
-SRWLOCK *sock__task_lock(sock_task_t *st)
+/* The task's lock: its address, past the bits every allocation shares,
+ * folded onto the runtime's table. */
+static unsigned sock__task_lock_index(const sock_task_t *st)
 {
-  sock_runtime_t *rt = st->runtime;
   ULONG_PTR a = (ULONG_PTR)st;
-  /* The address, past the bits every allocation shares, folded onto the table. */
-  return &rt->task_locks[((a >> 4) ^ (a >> 12) ^ (a >> 20)) % SOCK__TASK_LOCKS];
+  return (unsigned)(((a >> 4) ^ (a >> 12) ^ (a >> 20)) % SOCK__TASK_LOCKS);
 }
+
+/* The task's lock, with its holder recorded in debug builds so that each
+ * "under st's lock" below is checked (SOCK__ASSERT_TASK_LOCKED). */
+static void sock__task_acquire(sock_task_t *st)
+{
+  unsigned i = sock__task_lock_index(st);
+  AcquireSRWLockExclusive(&st->runtime->task_locks[i]);
+#if CO_DEBUG
+  st->runtime->task_lock_owner[i] = GetCurrentThreadId();
+#endif
+}
+
+static void sock__task_release(sock_task_t *st)
+{
+  unsigned i = sock__task_lock_index(st);
+#if CO_DEBUG
+  st->runtime->task_lock_owner[i] = 0;
+#endif
+  ReleaseSRWLockExclusive(&st->runtime->task_locks[i]);
+}
+
+#define SOCK__ASSERT_TASK_LOCKED(st)                                                   \
+  SOCK__ASSERT((st)->runtime->task_lock_owner[sock__task_lock_index(st)] ==           \
+                   GetCurrentThreadId(), "the task's lock is held here")
 
 int sock__task_reason(const sock_task_t *st)
 {
@@ -65,11 +89,11 @@ int sock__await_register(sock_op_t *op)
   int reason;
   if (st == NULL)
     return CO_OK;
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   reason = sock__task_reason(st);
   if (reason == CO_OK)
     st->wait_op = op;
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
   return reason;
 }
 
@@ -79,11 +103,24 @@ int sock__await_clear(sock_op_t *op)
   int reason;
   if (st == NULL)
     return CO_OK;
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   if (st->wait_op == op)
     st->wait_op = NULL;
   reason = st->cancelled ? CO_ECANCELED : st->expired ? CO_ETIMEDOUT : CO_OK;
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
+  return reason;
+}
+
+int sock__await_reason(sock_op_t *op)
+{
+  sock_task_t *st = sock__owner(op->task);
+  int reason = CO_ECANCELED;
+  if (st == NULL)
+    return reason;
+  sock__task_acquire(st);
+  if (!st->cancelled && st->expired)
+    reason = CO_ETIMEDOUT;
+  sock__task_release(st);
   return reason;
 }
 
@@ -92,6 +129,7 @@ int sock__await_clear(sock_op_t *op)
 /* Under st's lock: end a sleep that is st's await now. 1 if it was. */
 static int sock__sleep_end(sock_task_t *st, sock_op_t *op, int error)
 {
+  SOCK__ASSERT_TASK_LOCKED(st);
   if (op == NULL || st->wait_op != op || op->kind != SOCK__SLEEP || st->timing == NULL ||
       st->timing->sleep_due == 0)
     return 0;
@@ -105,6 +143,7 @@ static int sock__sleep_end(sock_task_t *st, sock_op_t *op, int error)
 /* Under st's lock: end or cancel the await `op` of st with `reason`. */
 static int sock__cancel_await(sock_task_t *st, sock_op_t *op, int reason)
 {
+  SOCK__ASSERT_TASK_LOCKED(st);
   if (op == NULL)
     return 0;
   if (sock__sleep_end(st, op, reason))
@@ -115,9 +154,9 @@ static int sock__cancel_await(sock_task_t *st, sock_op_t *op, int reason)
 int sock__task_cancel_op(sock_task_t *st, sock_op_t *op)
 {
   int done;
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   done = sock__cancel_await(st, op, CO_ECANCELED);
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
   return done;
 }
 
@@ -125,12 +164,12 @@ void sock_task_cancel(sock_task_t *st)
 {
   if (st == NULL || st->runtime == NULL)
     return;  /* never spawned: sock_spawn starts it afresh */
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   if (st->task.state != CO_DONE) {
     st->cancelled = 1;
     sock__cancel_await(st, st->wait_op, CO_ECANCELED);
   }
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
 }
 
 void sock__cancel_tasks(sock_runtime_t *rt)
@@ -172,7 +211,7 @@ static void CALLBACK sock__timer_fired(PTP_CALLBACK_INSTANCE instance, void *con
   ULONGLONG now = sock__now_ms();
   (void)instance;
   (void)timer;
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   tm = st->timing;
   if (tm->deadline_due != 0 && now >= tm->deadline_due) {
     tm->deadline_due = 0;
@@ -182,12 +221,13 @@ static void CALLBACK sock__timer_fired(PTP_CALLBACK_INSTANCE instance, void *con
   if (tm->sleep_due != 0 && now >= tm->sleep_due)
     sock__sleep_end(st, st->wait_op, CO_OK);
   sock__timing_arm(tm);
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
 }
 
 /* Under st's lock: the task's timer, made on first use. */
 static sock_timing_t *sock__timing(sock_task_t *st)
 {
+  SOCK__ASSERT_TASK_LOCKED(st);
   if (st->timing == NULL) {
     sock_timing_t *tm = sock__sys.calloc(1, sizeof *tm);
     if (tm == NULL)
@@ -219,7 +259,7 @@ int sock_deadline_set(sock_task_t *st, unsigned ms)
   sock_timing_t *tm;
   if (st == NULL || st->runtime == NULL)
     return CO_EINVAL;
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   tm = sock__timing(st);
   if (tm != NULL) {
     tm->deadline_due = sock__now_ms() + ms;
@@ -228,7 +268,7 @@ int sock_deadline_set(sock_task_t *st, unsigned ms)
     st->expired = 0;
     sock__timing_arm(tm);
   }
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
   return tm != NULL ? CO_OK : CO_ENOMEM;
 }
 
@@ -236,18 +276,19 @@ void sock_deadline_clear(sock_task_t *st)
 {
   if (st == NULL || st->runtime == NULL)
     return;
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   st->expired = 0;
   if (st->timing != NULL) {
     st->timing->deadline_due = 0;
     sock__timing_arm(st->timing);
   }
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
 }
 
 /* Under st's lock, the task free to wait: parks op on the task's timer. */
 static int sock__sleep_park(sock_task_t *st, sock_op_t *op, unsigned ms)
 {
+  SOCK__ASSERT_TASK_LOCKED(st);
   sock_timing_t *tm = sock__timing(st);
   if (tm == NULL)
     return CO_ENOMEM;
@@ -266,11 +307,11 @@ int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *st)
   sock__op_begin(op, SOCK__SLEEP, st != NULL ? &st->task : NULL);
   if (st == NULL || st->runtime == NULL)
     return sock__refuse(op, CO_EINVAL);  /* not spawned */
-  AcquireSRWLockExclusive(sock__task_lock(st));
+  sock__task_acquire(st);
   rc = sock__task_reason(st);
   if (rc == CO_OK && ms > 0)
     rc = sock__sleep_park(st, op, ms);
-  ReleaseSRWLockExclusive(sock__task_lock(st));
+  sock__task_release(st);
   return rc == CO_PENDING ? rc : sock__refuse(op, rc);
 }
 

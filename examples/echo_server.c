@@ -8,7 +8,7 @@
  *     a wait: its socket, its operation record, its buffer. Its step function
  *     reads top to bottom: receive, send it all back, repeat.
  *   - The lightest task that does the job: a connection is a plain co_task_t
- *     (24 bytes), not a sock_task_t (88), because nothing needs to cancel it
+ *     (24 bytes), not a sock_task_t (80), because nothing needs to cancel it
  *     by itself. Its socket is what stops it: sock_cancel, or the runtime's
  *     stop, cancels the socket's receive, and every later operation on it
  *     fails too. A connection costs the framework 128 bytes in all in a

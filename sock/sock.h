@@ -2,7 +2,8 @@
  * sock/sock.h - TCP over the Win32 thread-pool IO API, driven by co/ tasks.
  *
  * A runtime owns Winsock and a thread-pool environment. A socket wraps a
- * SOCKET and its PTP_IO. Every operation follows the await protocol of
+ * SOCKET and its PTP_IO (the library's handle object, which serves any
+ * overlapped HANDLE). Every operation follows the await protocol of
  * co/co.h: a *start* function begins it and returns CO_PENDING (the
  * completion will wake the task) or a final status (it finished now and the
  * task carries on inline). The result is in the operation record:
@@ -61,8 +62,10 @@
  * op.win32_error keeps the raw WSA.../ERROR_... code for logs (0 if none).
  * The translation, in sock/error.c:
  *   CO_ECANCELED      the socket was closed or cancelled (sock_cancel), the
- *                     task cancelled, or the runtime shut down while the
- *                     operation was pending (ERROR_OPERATION_ABORTED)
+ *                     task cancelled, the await cancelled (sock_op_cancel),
+ *                     or the runtime shut down while the operation was
+ *                     pending (ERROR_OPERATION_ABORTED; ERROR_HANDLES_CLOSED,
+ *                     which Wine reports for a handle closed under a call)
  *   CO_ECONNREFUSED   nobody listens at the address (WSAECONNREFUSED,
  *                     ERROR_CONNECTION_REFUSED)
  *   CO_ECONNRESET     the peer reset the connection (WSAECONNRESET,
@@ -76,10 +79,20 @@
  *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN)
  *   CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENETUNREACH, CO_EHOSTUNREACH,
  *   CO_ENOTCONN, CO_ENOBUFS, CO_EACCES, CO_EINVAL, CO_ENOMEM: as named
- *   CO_EMSGSIZE       a line longer than the reader's buffer
+ *   CO_EMSGSIZE       a line longer than the reader's buffer; a message or
+ *                     datagram longer than the buffer (ERROR_MORE_DATA,
+ *                     WSAEMSGSIZE)
  *   CO_ECLOSED        a closed channel (sock_chan_close); a socket closed
  *                     under a call (WSAENOTSOCK)
- *   CO_ESHUTDOWN      the runtime is shutting down: nothing new starts
+ *   CO_ESHUTDOWN      the runtime is shutting down: every start (socket
+ *                     operations, sleep, the waits between tasks, listen,
+ *                     connect) fails with it, and nothing new starts
+ *
+ * Every start refuses the same way: bad arguments (CO_EINVAL), a cancelled
+ * socket, task or await (CO_ECANCELED), a passed deadline (CO_ETIMEDOUT) or
+ * the shutdown (CO_ESHUTDOWN) finish at once with op.error set to the code
+ * the start returns; no completion follows. Tests can make any system call
+ * of the library fail on demand: sock/sock_fault.h.
  *   CO_EUNKNOWN       anything else (see win32_error)
  */
 #ifndef SOCK_SOCK_H
@@ -247,7 +260,10 @@ void sock_close(sock_t *s);
  * that is a plain co_task_t (which sock_task_cancel cannot reach): cancel
  * the socket it works on, and its cleanup idiom does the rest. Cancellation
  * state that lives on the socket costs a connection no bytes (one flag in
- * the socket's reference word); a sock_task_t's costs 64. NULL is ignored. */
+ * the socket's reference word); a sock_task_t costs 56 bytes more than a
+ * co_task_t. NULL is ignored. Every pending wait for a connection on a
+ * cancelled listener ends too, woken on a pool thread (never inside this
+ * call, so its cleanup may close the listener). */
 void sock_cancel(sock_t *s);
 
 /* ---- Operations -------------------------------------------------------------- */
@@ -371,16 +387,20 @@ size_t sock_reader_buffered(const sock_reader_t *r);
 
 /* ---- Time ----------------------------------------------------------------- */
 
-/* Wait `ms` milliseconds (a thread-pool timer; the task must be a
- * sock_task_t). op.error: CO_OK, or CO_ECANCELED / CO_ETIMEDOUT. */
+/* Wait `ms` milliseconds on the task's thread-pool timer. Only a spawned
+ * sock_task_t has one, so the start takes one (a CO_CALL child passes
+ * sock_task_of(t)). op.error: CO_OK, or CO_ECANCELED / CO_ETIMEDOUT. */
 int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *task);
 
 /* ---- Between tasks ------------------------------------------------------------ */
 /*
  * Tasks run in parallel on pool threads; these hand work between them
  * safely. Every function may be called from any thread. The waits are awaits
- * like any other (a sock_op_t each, the task a sock_task_t), so cancellation
- * and deadlines reach them too. A waiter is always resumed on a pool thread,
+ * like any other (a sock_op_t each), so cancellation and deadlines reach
+ * them too; they take the waiting sock_task_t itself (a CO_CALL child passes
+ * sock_task_of(t)), so a plain co task, which has no runtime to wake it
+ * from, cannot wait on one by mistake: the compiler says so. A waiter is
+ * always resumed on a pool thread,
  * never inside the call that released it, so no chain of wake-ups can
  * recurse. The structs are yours (static, or in a task's struct); their
  * fields are the library's. None needs destroying: make sure no task waits
@@ -389,9 +409,9 @@ int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *task);
  *     sock_chan_t jobs;  void *slots[64];
  *     sock_chan_init(&jobs, slots, 64);
  *     // producer task:
- *     CO_AWAIT(t, sock_chan_send_start(&p->op, &jobs, item, t));
+ *     CO_AWAIT(t, sock_chan_send_start(&p->op, &jobs, item, &p->task));
  *     // consumer task:
- *     CO_AWAIT(t, sock_chan_recv_start(&c->op, &jobs, &c->item, t));
+ *     CO_AWAIT(t, sock_chan_recv_start(&c->op, &jobs, &c->item, &c->task));
  *     if (c->op.error == CO_ECLOSED) ...   // closed and drained
  */
 

@@ -8,8 +8,12 @@
  * the accept loop has started the new connection), so the two kernel calls
  * of a re-post (WSASocketW, AcceptEx) are not on that connection's path.
  * A slot that cannot be posted again (out of handles, say) waits idle for
- * the next try; when no slot is left posted, the waiting tasks wake with
- * that error rather than wait for a connection that cannot come.
+ * the next try; when no slot is left busy (posted, being posted, or in its
+ * completion), the waiting tasks wake with that error rather than wait for
+ * a connection that cannot come. A slot is always in exactly one place:
+ * busy, in the ready queue, or idle; the count of busy slots changes under
+ * the same lock as those lists, so a task never parks, nor fails, on a
+ * slot that is merely between its completion and its re-post.
  */
 #include "sock_internal.h"
 
@@ -32,7 +36,7 @@ typedef struct sock__listener {
   sock__slot_t   *ready_tail;
   sock__slot_t   *idle;       /* handed out or failed, to be posted again */
   unsigned        n_slots;
-  unsigned        n_posted;   /* AcceptEx calls in the kernel now */
+  unsigned        n_busy;     /* slots posted, being posted, or in their completion */
   int             post_error; /* why the last post failed (CO_OK if it did not) */
   sock__slot_t   *slots;
 } sock__listener_t;
@@ -63,18 +67,11 @@ static unsigned long sock__accept_call(sock_t *ls, sock_op_t *op, void *arg,
   return ok ? 0 : (unsigned long)WSAGetLastError();
 }
 
-static void sock__count_posted(sock__listener_t *l, int delta)
-{
-  AcquireSRWLockExclusive(&l->w.lock);
-  l->n_posted = (unsigned)((int)l->n_posted + delta);
-  ReleaseSRWLockExclusive(&l->w.lock);
-}
-
-/* Posts one AcceptEx: CO_PENDING, CO_OK (accepted at once and handed on),
- * or why it could not be posted (the slot is then free to post again). */
+/* Posts one AcceptEx for a slot the caller counted busy: CO_PENDING (busy
+ * until its completion), CO_OK (accepted at once and handed on), or why it
+ * could not be posted. For the two latter the caller ends the count. */
 static int sock__post(sock_t *ls, sock__slot_t *slot)
 {
-  sock__listener_t *l = sock__listener(ls);
   unsigned long error = 0, bytes = 0;
   int rc = sock__admit(ls);
   if (rc != CO_OK)
@@ -83,11 +80,9 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
   if (slot->accepted == INVALID_SOCKET)
     return rc;
   sock__op_begin(&slot->op, SOCK__ACCEPT_SLOT, NULL);
-  sock__count_posted(l, +1);  /* before the call: its completion counts down */
   rc = sock__hub_call(ls, &slot->op, sock__accept_call, slot, &error, &bytes);
   if (rc == CO_PENDING)
     return CO_PENDING;
-  sock__count_posted(l, -1);
   if (rc == CO_OK && error == 0) {
     sock__slot_ready(ls, slot, 0);  /* accepted at once (skip mode) */
     return CO_OK;
@@ -97,40 +92,71 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
   return rc != CO_OK ? rc : slot->op.error;
 }
 
-/* A slot to be posted again. `error`: why it is idle, if it failed. */
-static void sock__slot_idle(sock__listener_t *l, sock__slot_t *slot, int error)
+/* A slot to be posted again (its connection handed out, or its post failed). */
+static void sock__slot_idle(sock__listener_t *l, sock__slot_t *slot)
 {
   AcquireSRWLockExclusive(&l->w.lock);
   slot->next = l->idle;
   l->idle = slot;
+  ReleaseSRWLockExclusive(&l->w.lock);
+}
+
+/* An idle slot, now counted busy; NULL if none is idle. */
+static sock__slot_t *sock__take_idle(sock__listener_t *l)
+{
+  sock__slot_t *slot;
+  AcquireSRWLockExclusive(&l->w.lock);
+  slot = l->idle;
+  if (slot != NULL) {
+    l->idle = slot->next;
+    l->n_busy++;
+    l->post_error = CO_OK;
+  }
+  ReleaseSRWLockExclusive(&l->w.lock);
+  return slot;
+}
+
+/* A busy slot's count ends (`error`: why its post failed, or CO_OK). If no
+ * slot is busy or ready any more after a failure, nothing can hand the
+ * waiting tasks a connection: they wake with the error. */
+static void sock__busy_done(sock__listener_t *l, int error)
+{
+  sock_op_t *chain = NULL;
+  int why;
+  AcquireSRWLockExclusive(&l->w.lock);
+  l->n_busy--;
   if (error < 0)
     l->post_error = error;
+  why = l->post_error;
+  if (l->n_busy == 0 && l->ready == NULL && why < 0)
+    chain = sock__waitlist_take_all(&l->w, 0);
   ReleaseSRWLockExclusive(&l->w.lock);
+  sock__wake_chain(chain, why);
+}
+
+/* Posts a busy slot and ends its count unless the post is pending. */
+static int sock__post_busy(sock_t *ls, sock__slot_t *slot)
+{
+  int rc = sock__post(ls, slot);
+  if (rc == CO_PENDING)
+    return rc;
+  if (rc < 0)
+    sock__slot_idle(sock__listener(ls), slot);
+  sock__busy_done(sock__listener(ls), rc);
+  return rc;
 }
 
 /* Posts the idle slots again. A failure (out of handles, closing) keeps the
  * slot idle for the next try and returns the error. */
 static int sock__repost_idle(sock_t *ls)
 {
-  sock__listener_t *l = sock__listener(ls);
-  for (;;) {
-    sock__slot_t *slot;
-    int rc;
-    AcquireSRWLockExclusive(&l->w.lock);
-    slot = l->idle;
-    if (slot != NULL) {
-      l->idle = slot->next;
-      l->post_error = CO_OK;
-    }
-    ReleaseSRWLockExclusive(&l->w.lock);
-    if (slot == NULL)
-      return CO_OK;
-    rc = sock__post(ls, slot);
-    if (rc < 0) {
-      sock__slot_idle(l, slot, rc);
+  sock__slot_t *slot;
+  while ((slot = sock__take_idle(sock__listener(ls))) != NULL) {
+    int rc = sock__post_busy(ls, slot);
+    if (rc < 0)
       return rc;
-    }
   }
+  return CO_OK;
 }
 
 /* ---- handing out --------------------------------------------------------------- */
@@ -179,7 +205,7 @@ static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
   if (waiter == NULL)
     return;
   sock__deliver(ls, slot, waiter);
-  sock__slot_idle(l, slot, CO_OK);
+  sock__slot_idle(l, slot);
   if (in_callback)
     sock__wake_now(ls->rt, waiter);
   else
@@ -196,45 +222,24 @@ static void sock__flush_waiters(sock__listener_t *l, int error)
   sock__wake_chain(chain, error);
 }
 
-/* A posted AcceptEx failed (the client reset before we accepted, say):
- * post the slot again; if that fails too and no slot is left posted, the
- * waiters would wait for nothing, so they wake with the error. */
-static void sock__slot_failed(sock_t *ls, sock__slot_t *slot)
-{
-  sock__listener_t *l = sock__listener(ls);
-  int rc, none_posted;
-  closesocket(slot->accepted);
-  slot->accepted = INVALID_SOCKET;
-  rc = sock__admit(ls);
-  if (rc != CO_OK) {
-    sock__slot_idle(l, slot, rc);
-    sock__flush_waiters(l, CO_ECANCELED);
-    return;
-  }
-  rc = sock__post(ls, slot);
-  if (rc >= 0)
-    return;
-  sock__slot_idle(l, slot, rc);
-  AcquireSRWLockExclusive(&l->w.lock);
-  none_posted = l->n_posted == 0;
-  ReleaseSRWLockExclusive(&l->w.lock);
-  if (none_posted)
-    sock__flush_waiters(l, rc);
-}
-
-/* The listener kind's completions: always a posted AcceptEx. */
+/* The listener kind's completions: always a posted AcceptEx, whose slot
+ * stays busy until this has handed it on. A failed one (the client reset
+ * before we accepted, say) is posted again at once; a connection goes to
+ * a waiter or the ready queue, and the idle slots are posted again before
+ * the count ends, so no waiter sees a moment with nothing busy. */
 static void sock__accept_on_io(sock_t *ls, sock_op_t *op, unsigned long error,
                                unsigned long bytes)
 {
   sock__slot_t *slot = (sock__slot_t *)op;
   (void)bytes;
-  sock__count_posted(sock__listener(ls), -1);
   if (error != 0) {
-    sock__slot_failed(ls, slot);
+    closesocket(slot->accepted);
+    slot->accepted = INVALID_SOCKET;
+    sock__post_busy(ls, slot);  /* the count passes to the new post */
     return;
   }
   sock__slot_ready(ls, slot, 1);
-  sock__repost_idle(ls);  /* the woken loop re-posted when it waited again, or not */
+  sock__busy_done(sock__listener(ls), sock__repost_idle(ls));
 }
 
 /* ---- the public side ------------------------------------------------------------ */
@@ -249,8 +254,8 @@ static int sock__accept_try(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
   (void)wake;
   if (sock__is(&l->sock, SOCK__CANCELLED))  /* under the lock sock_cancel flushes by */
     return CO_ECANCELED;
-  if (slot == NULL)
-    return l->n_posted > 0 ? CO_PENDING : (l->post_error < 0 ? l->post_error : CO_ENOBUFS);
+  if (slot == NULL)  /* (nothing busy and no error cannot happen: see the head comment) */
+    return l->n_busy > 0 ? CO_PENDING : (l->post_error < 0 ? l->post_error : CO_ENOBUFS);
   l->ready = slot->next;
   if (l->ready == NULL)
     l->ready_tail = NULL;
@@ -281,7 +286,7 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
   if (rc == CO_OK) {
     sock__slot_t *slot = op->overlapped.Pointer;
     sock__deliver(listener, slot, op);
-    sock__slot_idle(sock__listener(listener), slot, CO_OK);
+    sock__slot_idle(sock__listener(listener), slot);
     rc = op->error;
   }
   sock__release(listener);
@@ -302,8 +307,9 @@ int sock__listener_start(sock_t *s)
   l->n_slots = s->rt->accepts_posted;
   for (i = 0; i < l->n_slots; i++)
     l->slots[i].accepted = INVALID_SOCKET;
-  for (i = 0; i < l->n_slots && error >= 0; i++)
-    error = sock__post(s, &l->slots[i]);
+  for (i = 0; i < l->n_slots; i++)  /* all idle: each post takes its turn */
+    sock__slot_idle(l, &l->slots[i]);
+  error = sock__repost_idle(s);
   return error < 0 ? error : CO_OK;
 }
 

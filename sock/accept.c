@@ -278,7 +278,7 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
   if (rc != CO_OK)
     return sock__refuse(op, rc);
   op->target.accept = result;
-  sock__retain(listener);  /* the wait's second read may follow its wake */
+  sock__retain(listener);  /* a waiting accept's reference, dropped after its wake */
   /* The connection handed out last time has been served by now: post its
    * slot again. One that completes at once lands in the ready queue. */
   sock__repost_idle(listener);
@@ -289,8 +289,14 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
     sock__slot_idle(sock__listener(listener), slot);
     rc = op->error;
   }
-  sock__release(listener);
+  if (rc != CO_PENDING)
+    sock__release(listener);  /* no wait: the reference was not needed */
   return rc;
+}
+
+sock_t *sock__accept_listener(const sock_op_t *op)
+{
+  return &sock__listener_of_list((sock_waitlist_t *)op->overlapped.Internal)->sock;
 }
 
 /* ---- the kind ---------------------------------------------------------------------- */

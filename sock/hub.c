@@ -24,10 +24,13 @@
  * process-wide) that guards op.flags. A call is marked SOCK__OP_IO (with
  * its handle in overlapped.Pointer, which sockets and pipes ignore) before
  * it is made and unmarked by its completion; a queued wait is marked
- * SOCK__OP_QUEUED (its list in overlapped.Internal). A canceller sets
- * SOCK__OP_CANCEL and cancels what it finds marked; the issuer reads the
- * flag again after a call went pending, so a cancel that came between the
- * mark and the kernel is not lost.
+ * SOCK__OP_QUEUED (its list in overlapped.Internal) as it is pushed. A
+ * canceller sets SOCK__OP_CANCEL and cancels what it finds marked; the
+ * issuer reads the flag again after a call went pending, so a cancel that
+ * came between the mark and the kernel is not lost. By then the record may
+ * be finished and on its next await: the second read acts only if the
+ * await's generation (SOCK__OP_GEN, counted by sock__op_begin) is still the
+ * one it issued.
  */
 #include "sock_internal.h"
 
@@ -38,13 +41,14 @@
 #define SOCK__OP_LOCKS 64
 static SRWLOCK sock__op_locks[SOCK__OP_LOCKS];  /* zero is SRWLOCK_INIT */
 
-static SRWLOCK *sock__op_lock(const sock_op_t *op)
+SRWLOCK *sock__op_lock(const sock_op_t *op)
 {
   ULONG_PTR a = (ULONG_PTR)op;
   return &sock__op_locks[((a >> 6) ^ (a >> 14)) % SOCK__OP_LOCKS];
 }
 
-/* A record is its task's between awaits: flags are reset without the lock. */
+/* A record is its task's between awaits: flags are reset without the lock,
+ * all but the generation, which counts on. */
 void sock__op_begin(sock_op_t *op, int kind, co_task_t *task)
 {
   op->task = task;
@@ -52,7 +56,7 @@ void sock__op_begin(sock_op_t *op, int kind, co_task_t *task)
   op->win32_error = 0;
   op->error = CO_OK;
   op->kind = (unsigned char)kind;
-  op->flags = 0;
+  op->flags = (unsigned char)((op->flags + SOCK__OP_GEN_ONE) & SOCK__OP_GEN);
 }
 
 int sock__op_fail(sock_op_t *op, unsigned long win32_error)
@@ -133,8 +137,9 @@ static int sock__completion_comes(const sock_t *s, unsigned long error)
   }
 }
 
-/* Marks op's call as in the kernel on s, unless a cancel came first. */
-static int sock__mark_io(sock_t *s, sock_op_t *op)
+/* Marks op's call as in the kernel on s, unless a cancel came first;
+ * *gen: the await's generation, for the second read. */
+static int sock__mark_io(sock_t *s, sock_op_t *op, unsigned *gen)
 {
   int rc = CO_OK;
   memset(&op->overlapped, 0, sizeof op->overlapped);
@@ -144,18 +149,20 @@ static int sock__mark_io(sock_t *s, sock_op_t *op)
     rc = CO_ECANCELED;
   else
     op->flags |= SOCK__OP_IO;
+  *gen = op->flags & SOCK__OP_GEN;
   ReleaseSRWLockExclusive(sock__op_lock(op));
-  return rc;
+  return rc == CO_OK ? rc : sock__await_reason(op);  /* a deadline's is CO_ETIMEDOUT */
 }
 
 /* After a call went pending: the second reads of the handle's cancel flag
  * and of the await's (handle.c and the head comment say why). s is alive:
- * the issuer holds a reference. op may already be finished and reused; a
- * cancel found now then belongs to its new await, and CancelIoEx with its
- * address cancels nothing else. */
-static void sock__catch_cancel(sock_t *s, sock_op_t *op)
+ * the issuer holds a reference. op may already be finished, even on its
+ * next await: the handle's CancelIoEx with op's address then cancels
+ * nothing of ours that is not cancelled anyway, and the await's is made
+ * only while the generation is still `gen` and its call still out. */
+static void sock__catch_cancel(sock_t *s, sock_op_t *op, unsigned gen)
 {
-  int cancel;
+  const unsigned char both = SOCK__OP_CANCEL | SOCK__OP_IO;
   if (InterlockedOr(&s->state, 0) & SOCK__CANCELLED) {  /* the usual case: one read */
     sock__rt_lock(s->rt);
     if (sock__os_handle(s) != INVALID_HANDLE_VALUE)
@@ -163,20 +170,20 @@ static void sock__catch_cancel(sock_t *s, sock_op_t *op)
     sock__rt_unlock(s->rt);
   }
   AcquireSRWLockExclusive(sock__op_lock(op));
-  cancel = (op->flags & (SOCK__OP_CANCEL | SOCK__OP_IO)) == (SOCK__OP_CANCEL | SOCK__OP_IO);
-  ReleaseSRWLockExclusive(sock__op_lock(op));
-  if (cancel)
+  if ((op->flags & SOCK__OP_GEN) == gen && (op->flags & both) == both)
     CancelIoEx(sock__os_handle(s), &op->overlapped);
+  ReleaseSRWLockExclusive(sock__op_lock(op));
 }
 
 int sock__hub_call(sock_t *s, sock_op_t *op, sock__call_fn call, void *arg,
                    unsigned long *error, unsigned long *bytes)
 {
   unsigned long last, done = 0;
+  unsigned gen = 0;
   int rc = sock__admit(s);
   if (rc == CO_OK)
     rc = sock__await_register(op);  /* the task's reasons, and its canceller finds op */
-  if (rc == CO_OK && (rc = sock__mark_io(s, op)) != CO_OK)
+  if (rc == CO_OK && (rc = sock__mark_io(s, op, &gen)) != CO_OK)
     sock__await_clear(op);
   if (rc != CO_OK)
     return sock__refuse(op, rc);
@@ -187,7 +194,7 @@ int sock__hub_call(sock_t *s, sock_op_t *op, sock__call_fn call, void *arg,
   StartThreadpoolIo(s->io);  /* before every overlapped call */
   last = call(s, op, arg, &done);
   if (sock__completion_comes(s, last)) {
-    sock__catch_cancel(s, op);
+    sock__catch_cancel(s, op, gen);
     sock__release(s);  /* the last one if the call has completed meanwhile */
     return CO_PENDING;
   }
@@ -234,9 +241,12 @@ void CALLBACK sock__hub_on_io(PTP_CALLBACK_INSTANCE instance, void *context,
 
 void sock__wake_now(sock_runtime_t *rt, sock_op_t *op)
 {
+  sock_t *listener = op->kind == SOCK__ACCEPT ? sock__accept_listener(op) : NULL;
   sock__await_clear(op);
   sock__op_unmark(op, SOCK__OP_QUEUED | SOCK__OP_WORK);
   co_wake(op->task);
+  if (listener != NULL)
+    sock__release(listener);  /* the waiting accept's reference */
   sock__pending_done(rt);  /* the await's count, held until now */
 }
 
@@ -283,34 +293,54 @@ int sock__hub_init(sock_runtime_t *rt)
 
 /* ---- cancelling one await --------------------------------------------------------------- */
 
-/* Under op's hub lock: a queued wait leaves its list and wakes with `reason`. */
-static int sock__unqueue(sock_op_t *op, int reason)
+/* Under op's hub lock, op marked queued: takes it out of its list. The
+ * list's lock comes after a record's in the lock order, but the one that
+ * queues a record holds the list's and then takes the record's: so only
+ * try it, and let the caller retry with the record's lock released. The
+ * list is alive: a record marked queued is in it or on its way to a wake
+ * that needs this lock first (and a waiting accept holds its listener).
+ * Returns 1 (out: *removed says whether it was still in the list), or 0 to
+ * be retried. */
+static int sock__try_unqueue(sock_op_t *op, int *removed)
 {
   sock_waitlist_t *w = (sock_waitlist_t *)op->overlapped.Internal;
-  if (!sock__waitlist_remove(w, op))
-    return 0;  /* already taken out by the one that wakes it */
-  op->flags &= (unsigned char)~SOCK__OP_QUEUED;
-  op->error = (short)reason;
-  sock__wake_later(sock__queued_runtime(op), op);
+  if (!TryAcquireSRWLockExclusive(&w->lock))
+    return 0;
+  *removed = sock__waitlist_remove(w, op);
+  ReleaseSRWLockExclusive(&w->lock);
+  if (*removed)
+    op->flags &= (unsigned char)~SOCK__OP_QUEUED;
   return 1;
 }
 
 int sock__op_cancel(sock_op_t *op, int reason)
 {
-  int found = 0;
-  AcquireSRWLockExclusive(sock__op_lock(op));
-  op->flags |= SOCK__OP_CANCEL;
-  if (op->flags & SOCK__OP_IO) {  /* the completion will come, as aborted */
-    sock_t *s = op->overlapped.Pointer;  /* alive: the call holds a reference */
-    if (sock__os_handle(s) != INVALID_HANDLE_VALUE)
-      CancelIoEx(sock__os_handle(s), &op->overlapped);
-    found = 1;
-  } else if (op->flags & SOCK__OP_QUEUED) {
-    found = sock__unqueue(op, reason);
-  } else if (op->flags & SOCK__OP_WORK) {
-    found = 1;  /* the work item sees the flag before its next call */
+  int found = 0, removed = 0;
+  for (;;) {
+    AcquireSRWLockExclusive(sock__op_lock(op));
+    op->flags |= SOCK__OP_CANCEL;
+    if (op->flags & SOCK__OP_IO) {  /* the completion will come, as aborted */
+      sock_t *s = op->overlapped.Pointer;  /* alive: the call holds a reference */
+      if (sock__os_handle(s) != INVALID_HANDLE_VALUE)
+        CancelIoEx(sock__os_handle(s), &op->overlapped);
+      found = 1;
+    } else if (op->flags & SOCK__OP_QUEUED) {
+      if (!sock__try_unqueue(op, &removed)) {
+        ReleaseSRWLockExclusive(sock__op_lock(op));
+        SwitchToThread();  /* the list's holder may be waiting for this record */
+        continue;
+      }
+      found = removed;
+    } else if (op->flags & SOCK__OP_WORK) {
+      found = 1;  /* the work item sees the flag before its next call */
+    }
+    ReleaseSRWLockExclusive(sock__op_lock(op));
+    break;
   }
-  ReleaseSRWLockExclusive(sock__op_lock(op));
+  if (removed) {  /* out of every list: nobody else can wake it */
+    op->error = (short)reason;
+    sock__wake_later(sock__queued_runtime(op), op);
+  }
   return found;
 }
 

@@ -268,11 +268,17 @@ void sock__free_handles(sock_runtime_t *rt);
 
 /* op.flags: the state of one await, under the op's hub lock. */
 enum {
-  SOCK__OP_IO     = 0x01,  /* an overlapped call is in the kernel (on overlapped.Pointer) */
-  SOCK__OP_QUEUED = 0x02,  /* in a wait list (overlapped.Internal), runtime in InternalHigh */
-  SOCK__OP_WORK   = 0x04,  /* a work item runs for it (connect's resolution) */
-  SOCK__OP_CANCEL = 0x08   /* sock_op_cancel or a task's canceller asked */
+  SOCK__OP_IO      = 0x01,  /* an overlapped call is in the kernel (on overlapped.Pointer) */
+  SOCK__OP_QUEUED  = 0x02,  /* in a wait list (overlapped.Internal), runtime in InternalHigh */
+  SOCK__OP_WORK    = 0x04,  /* a work item runs for it (connect's resolution) */
+  SOCK__OP_CANCEL  = 0x08,  /* sock_op_cancel or a task's canceller asked */
+  SOCK__OP_GEN     = 0xf0,  /* which await of the record this is, counted mod 16 */
+  SOCK__OP_GEN_ONE = 0x10
 };
+/* The hub lock of a record (striped by address, process-wide). Order: a
+ * task's lock, then a record's, then a wait list's; a canceller that holds
+ * a record's lock only tries a wait list's lock (hub.c). */
+SRWLOCK *sock__op_lock(const sock_op_t *op);
 
 /* Makes one overlapped system call for op on s (through the seam) with
  * &op->overlapped; returns 0 or the call's Win32 error (ERROR_IO_PENDING
@@ -339,6 +345,10 @@ void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned 
 
 /* ---- accept.c / connect.c -------------------------------------------------------------- */
 int  sock__listener_start(sock_t *s);  /* posts the slots of a new listener */
+/* A waiting accept holds a reference on its listener, so that the list it
+ * waits in outlives every canceller that found it there: the listener of a
+ * woken accept record, whose reference the waker drops after the wake. */
+sock_t *sock__accept_listener(const sock_op_t *op);
 void sock__connect_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes);
 
 /* ---- sync.c: wait lists ------------------------------------------------------------------ */
@@ -361,7 +371,7 @@ void sock__waitlist_init(sock_waitlist_t *w);
 /* Under w->lock: queues op (marked as queued on w, counted pending on rt). */
 void sock__waitlist_push(sock_waitlist_t *w, int q, sock_op_t *op, sock_runtime_t *rt);
 sock_op_t *sock__waitlist_pop(sock_waitlist_t *w, int q);
-/* Takes op out of whichever queue holds it; 0 if none does (it was woken). */
+/* Under w->lock: takes op out of whichever queue holds it; 0 if none does. */
 int  sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op);
 /* Every waiter of queue q, as a chain through their OVERLAPPED, oldest first. */
 sock_op_t *sock__waitlist_take_all(sock_waitlist_t *w, int q);

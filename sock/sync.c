@@ -63,11 +63,9 @@ sock_op_t *sock__waitlist_take_all(sock_waitlist_t *w, int q)
   return chain;
 }
 
-/* Takes op out of whichever queue holds it; 0 if none does (it was woken). */
 int sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op)
 {
   int found = 0;
-  AcquireSRWLockExclusive(&w->lock);
   for (int q = 0; q < 2 && !found; q++) {
     sock_op_t *prev = NULL;
     for (sock_op_t *it = w->head[q]; it != NULL; prev = it, it = sock__chain_next(it)) {
@@ -83,7 +81,6 @@ int sock__waitlist_remove(sock_waitlist_t *w, sock_op_t *op)
       break;
     }
   }
-  ReleaseSRWLockExclusive(&w->lock);
   return found;
 }
 
@@ -99,46 +96,48 @@ void sock__wake_chain(sock_op_t *op, int error)
 
 /* ---- the shape of every wait ----------------------------------------------------- */
 
-/* Names the list and runtime in op's OVERLAPPED and marks it queued,
- * unless a cancel of the await came first. */
-static int sock__mark_queued(sock_op_t *op, sock_waitlist_t *w, sock_runtime_t *rt)
+/* Under w->lock, after try_now said "wait": queues op unless a cancel of
+ * the await came first. Queued and marked in one step under both locks, so
+ * a canceller that finds the mark finds the record in the list, or finds it
+ * taken out by the one that wakes it. */
+static int sock__enqueue(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt)
 {
-  memset(&op->overlapped, 0, sizeof op->overlapped);
-  op->overlapped.Internal = (ULONG_PTR)w;
-  op->overlapped.InternalHigh = (ULONG_PTR)rt;
-  if (sock__op_cancelled(op))
-    return CO_ECANCELED;
-  sock__op_mark(op, SOCK__OP_QUEUED);
-  return CO_OK;
+  int rc = CO_PENDING;
+  AcquireSRWLockExclusive(sock__op_lock(op));
+  if (op->flags & SOCK__OP_CANCEL) {
+    rc = CO_ECANCELED;
+  } else {
+    op->flags |= SOCK__OP_QUEUED;
+    sock__waitlist_push(w, q, op, rt);
+  }
+  ReleaseSRWLockExclusive(sock__op_lock(op));
+  return rc;
 }
 
 /* Every wait in a list: refused if the task may not wait (cancelled, timed
  * out, the runtime stopping) or the await was cancelled; finished now if
- * try_now says so; else queued in queue q. The record is marked queued
- * before it is pushed, and the cancel flag is read again after, so a
- * canceller finds it either way (hub.c). */
+ * try_now says so; else queued in queue q, where a canceller finds it. */
 int sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt,
                      sock__try_fn try_now)
 {
   sock_op_t *wake = NULL;
   int rc = sock__shutting_down(rt) ? CO_ESHUTDOWN : sock__await_register(op);
-  if (rc == CO_OK && (rc = sock__mark_queued(op, w, rt)) != CO_OK)
-    sock__await_clear(op);
   if (rc != CO_OK)
     return sock__refuse(op, rc);
+  memset(&op->overlapped, 0, sizeof op->overlapped);
+  op->overlapped.Internal = (ULONG_PTR)w;        /* the list, for a canceller */
+  op->overlapped.InternalHigh = (ULONG_PTR)rt;   /* the runtime that counts the wait */
   AcquireSRWLockExclusive(&w->lock);
   rc = try_now(w, op, &wake);
   if (rc == CO_PENDING)
-    sock__waitlist_push(w, q, op, rt);
+    rc = sock__enqueue(op, w, q, rt);
   ReleaseSRWLockExclusive(&w->lock);
   if (wake != NULL)
     sock__wake_later(rt, wake);
-  if (rc == CO_PENDING) {
-    if (sock__op_cancelled(op))  /* the second read (it may be op's next await's) */
-      sock__op_cancel(op, sock__await_reason(op));
+  if (rc == CO_PENDING)
     return CO_PENDING;
-  }
-  sock__op_unmark(op, SOCK__OP_QUEUED);
+  if (rc == CO_ECANCELED)
+    rc = sock__await_reason(op);  /* a deadline's is CO_ETIMEDOUT */
   sock__await_clear(op);
   return sock__refuse(op, rc);
 }

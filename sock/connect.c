@@ -39,21 +39,26 @@ static void sock__connect_finish(sock__connect_t *job, unsigned long win32_error
   co_wake(op->task);
 }
 
-/* A socket for one address, bound to "any" as ConnectEx requires. */
-static int sock__connect_socket(sock__connect_t *job, const struct addrinfo *ai)
+/* A socket for one address, bound to "any" as ConnectEx requires. On a
+ * failure *win32 is the raw code where the system gave one. */
+static int sock__connect_socket(sock__connect_t *job, const struct addrinfo *ai,
+                                unsigned long *win32)
 {
   sock_addr_t any;
   int error = CO_OK;
   SOCKET h = sock__tcp_socket(ai->ai_family, &error);
-  if (h == INVALID_SOCKET)
+  *win32 = 0;
+  if (h == INVALID_SOCKET) {
+    *win32 = (unsigned long)WSAGetLastError();
     return error;
+  }
   memset(&any, 0, sizeof any);
   any.si_family = (ADDRESS_FAMILY)ai->ai_family;
   if (sock__sys.bind(h, (const struct sockaddr *)&any,
                      ai->ai_family == AF_INET6 ? (int)sizeof any.Ipv6 : (int)sizeof any.Ipv4) != 0) {
-    error = sock_error_from_win32((unsigned long)WSAGetLastError());
+    *win32 = (unsigned long)WSAGetLastError();
     closesocket(h);
-    return error;
+    return sock_error_from_win32(*win32);
   }
   return sock__tcp_wrap(job->rt, h, ai->ai_family, SOCK__KIND_TCP, &job->attempt);
 }
@@ -111,7 +116,7 @@ static void sock__connect_next(sock__connect_t *job, unsigned long win32_error)
       return;
     }
     job->next = ai->ai_next;
-    error = sock__connect_socket(job, ai);
+    error = sock__connect_socket(job, ai, &win32_error);
     if (error != CO_OK)
       continue;
     rc = sock__hub_call(job->attempt, job->op, sock__connect_call, (void *)ai, &win32_error,

@@ -76,6 +76,7 @@ static void sock__task_release(sock_task_t *st)
 
 int sock__task_reason(const sock_task_t *st)
 {
+  SOCK__ASSERT_TASK_LOCKED(st);
   if (sock__shutting_down(st->runtime))
     return CO_ESHUTDOWN;
   if (st->cancelled)
@@ -182,12 +183,14 @@ void sock__cancel_tasks(sock_runtime_t *rt)
 /* ---- the timer: deadline and sleep ------------------------------------------------ */
 
 /* Under st's lock: set the timer for the earlier of deadline and sleep. */
-static void sock__timing_arm(sock_timing_t *tm)
+static void sock__timing_arm(sock_task_t *st)
 {
+  sock_timing_t *tm = st->timing;
   ULONGLONG due = tm->deadline_due;
   ULONGLONG now = sock__now_ms();
   FILETIME ft;
   ULARGE_INTEGER relative;
+  SOCK__ASSERT_TASK_LOCKED(st);
   if (tm->sleep_due != 0 && (due == 0 || tm->sleep_due < due))
     due = tm->sleep_due;
   if (due == 0) {
@@ -220,7 +223,7 @@ static void CALLBACK sock__timer_fired(PTP_CALLBACK_INSTANCE instance, void *con
   }
   if (tm->sleep_due != 0 && now >= tm->sleep_due)
     sock__sleep_end(st, st->wait_op, CO_OK);
-  sock__timing_arm(tm);
+  sock__timing_arm(st);
   sock__task_release(st);
 }
 
@@ -266,7 +269,7 @@ int sock_deadline_set(sock_task_t *st, unsigned ms)
     if (tm->deadline_due == 0)
       tm->deadline_due = 1;
     st->expired = 0;
-    sock__timing_arm(tm);
+    sock__timing_arm(st);
   }
   sock__task_release(st);
   return tm != NULL ? CO_OK : CO_ENOMEM;
@@ -280,7 +283,7 @@ void sock_deadline_clear(sock_task_t *st)
   st->expired = 0;
   if (st->timing != NULL) {
     st->timing->deadline_due = 0;
-    sock__timing_arm(st->timing);
+    sock__timing_arm(st);
   }
   sock__task_release(st);
 }
@@ -295,7 +298,7 @@ static int sock__sleep_park(sock_task_t *st, sock_op_t *op, unsigned ms)
   tm->sleep_due = sock__now_ms() + ms;
   sock__pending_add(st->runtime);
   st->wait_op = op;  /* a sleep is known by its kind: sock__sleep_end */
-  sock__timing_arm(tm);
+  sock__timing_arm(st);
   return CO_PENDING;
 }
 

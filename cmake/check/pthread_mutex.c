@@ -1,7 +1,7 @@
 /*
  * pthread_mutex.c: the four mutex functions Check 0.15.2 needs when built without pthreads
  * (MSVC and clang-cl). The release tarball lists lib/pthread_mutex.c in its CMake build but
- * does not ship it (upstream issue #303), so CMake stops with "Cannot find source file".
+ * does not ship it (a known upstream omission), so CMake stops with "Cannot find source file".
  * cmake/CosockCheck.cmake copies this file into the unpacked source before configuring it.
  *
  * The type comes from Check's lib/libcompat.h:

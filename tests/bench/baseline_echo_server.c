@@ -2,9 +2,9 @@
  * tests/bench/baseline_echo_server.c - the limit: a TCP echo server written
  * directly on the Win32 thread-pool IO API, with no cosock.
  *
- * Issue 7 measures cosock's echo_server against this program. It is written
- * the way an expert would write it by hand, so that whatever cosock costs on
- * top shows up in the figures:
+ * The echo benchmark (run_bench.sh) measures cosock's echo_server against
+ * this program. It is written the way an expert would write it by hand, so
+ * that whatever cosock costs on top shows up in the figures:
  *
  *   - one thread-pool IO object per socket (CreateThreadpoolIo): completions
  *     run our callbacks on the process's default pool threads;

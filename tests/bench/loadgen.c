@@ -1,5 +1,5 @@
 /*
- * tests/bench/loadgen.c - load generator for the echo benchmark (issue 7).
+ * tests/bench/loadgen.c - load generator for the echo benchmark.
  *
  * Portable C11: POSIX sockets on Linux, Winsock on Windows, both behind
  * netshim.h. One thread, non-blocking sockets, poll()/WSAPoll(). It runs

@@ -445,13 +445,14 @@ START_TEST(connect_start_out_of_memory_fails_at_once_with_enomem)
 END_TEST
 
 /* Out of socket handles (WSASocketW fails with WSAEMFILE for the attempt):
- * the connect ends with CO_ENOBUFS, for a plain task and for a sock_task_t. */
+ * the connect ends with CO_ENOBUFS and the raw WSAEMFILE, for a plain task
+ * and for a sock_task_t. */
 START_TEST(connect_out_of_socket_handles_gives_enobufs)
 {
   sock_runtime_t *rt = connect_setup();
   sock_fault_nth(SOCK_SYS_WSASOCKETW, 1, 0, WSAEMFILE);
   /* The raw code is not kept for a socket that could not be made. */
-  connect_both(rt, CO_ENOBUFS, ANY_WIN32, 1);
+  connect_both(rt, CO_ENOBUFS, WSAEMFILE, 1);
   ck_assert_uint_eq(sock_fault_failures(SOCK_SYS_WSASOCKETW), 2);
   sock_fault_reset();
   connect_teardown(rt);

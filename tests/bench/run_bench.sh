@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/bench/run_bench.sh: the echo benchmark of issue 7, in one command.
+# tests/bench/run_bench.sh: the echo benchmark, in one command.
 #
 #   tests/bench/run_bench.sh [--baseline-only] [--seconds T] [--rounds R] [--idle N]
 #                            [--no-memory] [--no-build] [--co-steps M]
@@ -344,7 +344,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) pr
 
 {
 echo
-echo "== cosock echo benchmark (issue 7): $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "== cosock echo benchmark: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1);" \
      "$(uname -sr); $(wine --version 2>/dev/null); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "runs: $rounds rounds x $seconds s per point, servers alternated (${servers[*]}) within each point;" \

@@ -19,11 +19,13 @@
 # Environment:
 #   COSOCK_WINEPREFIX          prefix to use (default: <checkout>/build/wineprefix)
 #   COSOCK_WINESERVER_PERSIST  seconds the idle wineserver stays up (default 120)
+#   COSOCK_WINEDEBUG           Wine's debug channels (default -all: silent), e.g.
+#                              +threadpool,+winsock to trace a short run
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export WINEPREFIX="${COSOCK_WINEPREFIX:-$(dirname "$here")/build/wineprefix}"
-export WINEDEBUG=-all
+export WINEDEBUG=${COSOCK_WINEDEBUG:--all}
 # No Mono/Gecko install prompts; a crash prints one line instead of a winedbg dump.
 export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
 export WINEARCH=win64

@@ -26,6 +26,7 @@ typedef struct sock__slot {
   sock_op_t          op;        /* first: the posted AcceptEx's record */
   SOCKET             accepted;  /* the socket AcceptEx connects */
   struct sock__slot *next;      /* in the ready queue, or the idle list */
+  struct sock__slot *all_next;  /* every slot of the listener, to free them */
   char               addrs[2 * SOCK__ADDR_LEN];  /* local and peer address */
 } sock__slot_t;
 
@@ -35,10 +36,12 @@ typedef struct sock__listener {
   sock__slot_t   *ready;      /* accepted, not handed out yet (FIFO) */
   sock__slot_t   *ready_tail;
   sock__slot_t   *idle;       /* handed out or failed, to be posted again */
+  sock__slot_t   *all;        /* every slot, made at the start or grown since */
   unsigned        n_slots;
+  unsigned        max_slots;  /* the runtime's accepts_max */
+  ULONGLONG       last_accept;/* sock__now_ms() of the last connection accepted */
   unsigned        n_busy;     /* slots posted, being posted, or in their completion */
   int             post_error; /* why the last post failed (CO_OK if it did not) */
-  sock__slot_t   *slots;
 } sock__listener_t;
 
 static sock__listener_t *sock__listener(sock_t *s)
@@ -53,7 +56,7 @@ static sock__listener_t *sock__listener_of_list(sock_waitlist_t *w)
 
 /* ---- posting ------------------------------------------------------------------- */
 
-static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback);
+static sock_op_t *sock__slot_ready(sock_t *ls, sock__slot_t *slot);
 
 /* The hub's call for a slot: one AcceptEx. */
 static unsigned long sock__accept_call(sock_t *ls, sock_op_t *op, void *arg,
@@ -84,7 +87,9 @@ static int sock__post(sock_t *ls, sock__slot_t *slot)
   if (rc == CO_PENDING)
     return CO_PENDING;
   if (rc == CO_OK && error == 0) {
-    sock__slot_ready(ls, slot, 0);  /* accepted at once (skip mode) */
+    sock_op_t *waiter = sock__slot_ready(ls, slot);  /* accepted at once (skip mode) */
+    if (waiter != NULL)
+      sock__wake_later(ls->rt, waiter);
     return CO_OK;
   }
   closesocket(slot->accepted);
@@ -183,10 +188,10 @@ static void sock__deliver(sock_t *ls, sock__slot_t *slot, sock_op_t *op)
     sock_set_nodelay(result->sock, 1);
 }
 
-/* A slot has a connection: give it to the first waiter, or queue it. In
- * the slot's own completion the waiter wakes right here, as any completion
- * wakes its task; elsewhere on a pool thread. */
-static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
+/* A slot has a connection: deliver it to the first waiter, whose slot is
+ * then idle again, and return that waiter (not yet woken); or queue the
+ * slot in the ready queue and return NULL. */
+static sock_op_t *sock__slot_ready(sock_t *ls, sock__slot_t *slot)
 {
   sock__listener_t *l = sock__listener(ls);
   sock_op_t *waiter;
@@ -202,14 +207,11 @@ static void sock__slot_ready(sock_t *ls, sock__slot_t *slot, int in_callback)
     l->ready_tail = slot;
   }
   ReleaseSRWLockExclusive(&l->w.lock);
-  if (waiter == NULL)
-    return;
-  sock__deliver(ls, slot, waiter);
-  sock__slot_idle(l, slot);
-  if (in_callback)
-    sock__wake_now(ls->rt, waiter);
-  else
-    sock__wake_later(ls->rt, waiter);
+  if (waiter != NULL) {
+    sock__deliver(ls, slot, waiter);
+    sock__slot_idle(l, slot);
+  }
+  return waiter;
 }
 
 /* Every waiting task wakes with `error`, on a pool thread. */
@@ -222,15 +224,62 @@ static void sock__flush_waiters(sock__listener_t *l, int error)
   sock__wake_chain(chain, error);
 }
 
+/* Accepts closer together than this are a burst: the listener may grow. */
+#define SOCK__BURST_MS 10
+
+/* Under the list's lock, at a completion: whether connections arrive in a
+ * burst (this accept came soon after the last) while tasks wait for them. */
+static int sock__in_demand(sock__listener_t *l)
+{
+  ULONGLONG now = sock__now_ms();
+  int burst = now - l->last_accept < SOCK__BURST_MS;
+  l->last_accept = now;
+  return burst && l->w.head[0] != NULL;
+}
+
+/* A new slot, counted busy, if the listener is in demand, has no idle
+ * slot, and may grow; NULL otherwise (or out of memory). */
+static sock__slot_t *sock__grow(sock__listener_t *l, int demand)
+{
+  sock__slot_t *slot;
+  int grow;
+  AcquireSRWLockExclusive(&l->w.lock);
+  grow = demand && l->idle == NULL && l->n_slots < l->max_slots;
+  if (grow)
+    l->n_slots++;  /* claimed now, so two completions cannot pass the cap */
+  ReleaseSRWLockExclusive(&l->w.lock);
+  if (!grow)
+    return NULL;
+  slot = sock__sys.calloc(1, sizeof *slot);
+  AcquireSRWLockExclusive(&l->w.lock);
+  if (slot == NULL) {
+    l->n_slots--;
+  } else {
+    slot->accepted = INVALID_SOCKET;
+    slot->all_next = l->all;
+    l->all = slot;
+    l->n_busy++;
+  }
+  ReleaseSRWLockExclusive(&l->w.lock);
+  return slot;
+}
+
 /* The listener kind's completions: always a posted AcceptEx, whose slot
  * stays busy until this has handed it on. A failed one (the client reset
- * before we accepted, say) is posted again at once; a connection goes to
- * a waiter or the ready queue, and the idle slots are posted again before
- * the count ends, so no waiter sees a moment with nothing busy. */
+ * before we accepted, say) is posted again at once. A connection goes to a
+ * waiter (delivered, not yet woken) or to the ready queue; then the accept
+ * machinery goes first: every idle slot (the delivered one too) is posted
+ * again, and under a burst with tasks waiting one slot more, up to
+ * accepts_max, so that more connections leave the backlog in each turn of
+ * a busy pool's queue. Only then does the waiter's task run its first step,
+ * right here. No waiter sees a moment with nothing busy. */
 static void sock__accept_on_io(sock_t *ls, sock_op_t *op, unsigned long error,
                                unsigned long bytes)
 {
+  sock__listener_t *l = sock__listener(ls);
   sock__slot_t *slot = (sock__slot_t *)op;
+  sock_op_t *waiter;
+  int demand, rc;
   (void)bytes;
   if (error != 0) {
     closesocket(slot->accepted);
@@ -238,8 +287,16 @@ static void sock__accept_on_io(sock_t *ls, sock_op_t *op, unsigned long error,
     sock__post_busy(ls, slot);  /* the count passes to the new post */
     return;
   }
-  sock__slot_ready(ls, slot, 1);
-  sock__busy_done(sock__listener(ls), sock__repost_idle(ls));
+  AcquireSRWLockExclusive(&l->w.lock);
+  demand = sock__in_demand(l);
+  ReleaseSRWLockExclusive(&l->w.lock);
+  waiter = sock__slot_ready(ls, slot);
+  rc = sock__repost_idle(ls);
+  if (rc >= 0 && (slot = sock__grow(l, demand)) != NULL)
+    rc = sock__post_busy(ls, slot);
+  if (waiter != NULL)
+    sock__wake_now(ls->rt, waiter);
+  sock__busy_done(l, rc);
 }
 
 /* ---- the public side ------------------------------------------------------------ */
@@ -287,6 +344,7 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
     sock__slot_t *slot = op->overlapped.Pointer;
     sock__deliver(listener, slot, op);
     sock__slot_idle(sock__listener(listener), slot);
+    sock__repost_idle(listener);  /* its slot, before the caller starts the connection */
     rc = op->error;
   }
   if (rc != CO_PENDING)
@@ -305,16 +363,19 @@ int sock__listener_start(sock_t *s)
 {
   sock__listener_t *l = sock__listener(s);  /* allocated (zeroed) by sock__handle_wrap */
   unsigned i;
-  int error = CO_OK;
+  int error;
   sock__waitlist_init(&l->w);
-  l->slots = sock__sys.calloc(s->rt->accepts_posted, sizeof *l->slots);
-  if (l->slots == NULL)
-    return CO_ENOMEM;
-  l->n_slots = s->rt->accepts_posted;
-  for (i = 0; i < l->n_slots; i++)
-    l->slots[i].accepted = INVALID_SOCKET;
-  for (i = 0; i < l->n_slots; i++)  /* all idle: each post takes its turn */
-    sock__slot_idle(l, &l->slots[i]);
+  l->max_slots = s->rt->accepts_max;
+  for (i = 0; i < s->rt->accepts_posted; i++) {  /* all idle: each post takes its turn */
+    sock__slot_t *slot = sock__sys.calloc(1, sizeof *slot);
+    if (slot == NULL)
+      return CO_ENOMEM;
+    slot->accepted = INVALID_SOCKET;
+    slot->all_next = l->all;
+    l->all = slot;
+    l->n_slots++;
+    sock__slot_idle(l, slot);
+  }
   error = sock__repost_idle(s);
   return error < 0 ? error : CO_OK;
 }
@@ -324,13 +385,14 @@ int sock__listener_start(sock_t *s)
 static void sock__listener_free(sock_t *s)
 {
   sock__listener_t *l = sock__listener(s);
-  if (l->slots == NULL)
-    return;  /* sock__listener_start failed before anything was posted */
   sock__flush_waiters(l, CO_ECANCELED);
-  for (unsigned i = 0; i < l->n_slots; i++)
-    if (l->slots[i].accepted != INVALID_SOCKET)
-      closesocket(l->slots[i].accepted);
-  free(l->slots);
+  while (l->all != NULL) {
+    sock__slot_t *slot = l->all;
+    l->all = slot->all_next;
+    if (slot->accepted != INVALID_SOCKET)
+      closesocket(slot->accepted);
+    free(slot);
+  }
 }
 
 /* sock_cancel of a listener: the tasks waiting for a connection too. */

@@ -7,7 +7,7 @@
  * the wineserver.
  *
  *   loadgen [--host H] --port P [--mode pingpong|connect|idle]
- *           [--connections C] [--size S] [--seconds T] [--idle C]
+ *           [--connections C] [--size S] [--seconds T] [--idle C] [--rate R]
  *
  * Modes (every mode is bounded by --seconds and stops by itself):
  *   pingpong  (default) C connections; each sends S bytes, waits for the whole
@@ -15,6 +15,11 @@
  *             starts, every connection is opened and does one checked round
  *             trip (so the server has really accepted it). Reports round trips
  *             per second and the p50/p99 latency of one round trip.
+ *             With --rate R the connections arrive instead: they are opened R
+ *             per second, evenly spaced, and each starts its ping-pong as soon
+ *             as it is connected. The --seconds window starts once the last
+ *             one is connected; round trips before it count only towards
+ *             "served" (see below), not towards the rate or the latencies.
  *   connect   C workers (default 1); each opens a connection, does one checked
  *             S-byte round trip (proof the server accepted it), closes it and
  *             starts again. Reports connections per second.
@@ -28,9 +33,15 @@
  * The last line is machine-readable, for the runner:
  *   RESULT mode=... connections=C size=S seconds=T round_trips=N rtt_per_s=X
  *          p50_us=Y p99_us=Z max_us=W errors=E          (connect mode: conn_per_s=X)
+ *   with --rate, appended: rate=R served=N first_p50_us=A first_p99_us=B first_max_us=M
  * errors counts connections that failed to connect, were closed or reset by
- * the server, or echoed something other than what was sent. Exit status 0
- * if errors == 0, 1 otherwise, 2 on bad arguments.
+ * the server, or echoed something other than what was sent. served counts
+ * the connections that had at least one whole round trip echoed by the end
+ * of the window; first_* is the time from a served connection's connect
+ * completing to its first echo. A connection the server never answers is
+ * not an error, just not served: a server that is slow to take on newcomers
+ * shows up there. Exit status 0 if errors == 0, 1 otherwise, 2 on bad
+ * arguments.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #  define _POSIX_C_SOURCE 200809L /* getaddrinfo, clock_gettime */
@@ -58,13 +69,15 @@ static struct {
   long connections;
   long size;
   double seconds;
-} opt = { "127.0.0.1", NULL, MODE_PINGPONG, -1, 64, 5.0 };
+  double rate;      /* --rate: connections opened per second; 0 = all before timing */
+} opt = { "127.0.0.1", NULL, MODE_PINGPONG, -1, 64, 5.0, 0 };
 
 static void usage(void)
 {
   fprintf(stderr,
           "usage: loadgen [--host H] --port P [--mode pingpong|connect|idle]\n"
-          "               [--connections C] [--size S] [--seconds T] [--idle C]\n");
+          "               [--connections C] [--size S] [--seconds T] [--idle C]\n"
+          "               [--rate R]   (pingpong: connections arrive R per second)\n");
   exit(2);
 }
 
@@ -86,7 +99,11 @@ static void parse_args(int argc, char **argv)
       opt.size = atol(v);
     else if (strcmp(a, "--seconds") == 0)
       opt.seconds = atof(v);
-    else if (strcmp(a, "--idle") == 0) {
+    else if (strcmp(a, "--rate") == 0) {
+      opt.rate = atof(v);
+      if (!(opt.rate > 0))
+        usage();
+    } else if (strcmp(a, "--idle") == 0) {
       opt.mode = MODE_IDLE;
       opt.connections = atol(v);
     } else if (strcmp(a, "--mode") == 0) {
@@ -105,24 +122,31 @@ static void parse_args(int argc, char **argv)
     opt.connections = opt.mode == MODE_PINGPONG ? 1 : opt.mode == MODE_CONNECT ? 1 : 100;
   if (opt.port == NULL || opt.connections < 1 || opt.size < 1 || opt.seconds <= 0)
     usage();
+  if (opt.rate > 0 && opt.mode != MODE_PINGPONG)
+    usage(); /* arrivals only make sense with something to arrive into */
 }
 
 /* ---- latency samples -------------------------------------------------------------- */
 
-static uint64_t *samples;      /* one round trip each, in nanoseconds */
-static size_t n_samples, cap_samples;
+typedef struct samples {
+  uint64_t *v;      /* nanoseconds */
+  size_t n, cap;
+} samples_t;
 
-static void sample_add(uint64_t ns)
+static samples_t rtts;        /* one round trip each, timed phase only */
+static samples_t first_rtts;  /* --rate: connect completion to first echo, one per served connection */
+
+static void sample_add(samples_t *s, uint64_t ns)
 {
-  if (n_samples == cap_samples) {
-    size_t cap = cap_samples ? cap_samples * 2 : 65536;
-    uint64_t *p = realloc(samples, cap * sizeof *p);
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 65536;
+    uint64_t *p = realloc(s->v, cap * sizeof *p);
     if (p == NULL)
       return; /* keep counting round trips; only the percentiles lose a sample */
-    samples = p;
-    cap_samples = cap;
+    s->v = p;
+    s->cap = cap;
   }
-  samples[n_samples++] = ns;
+  s->v[s->n++] = ns;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -131,18 +155,24 @@ static int cmp_u64(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-/* The p-th percentile (0..100) in microseconds, nearest rank. */
-static double percentile_us(double p)
+static void samples_sort(samples_t *s)
+{
+  if (s->n > 0)
+    qsort(s->v, s->n, sizeof *s->v, cmp_u64);
+}
+
+/* The p-th percentile (0..100) of sorted samples in microseconds, nearest rank. */
+static double percentile_us(const samples_t *s, double p)
 {
   size_t rank;
-  if (n_samples == 0)
+  if (s->n == 0)
     return 0;
-  rank = (size_t)(p / 100.0 * (double)n_samples + 0.5);
+  rank = (size_t)(p / 100.0 * (double)s->n + 0.5);
   if (rank < 1)
     rank = 1;
-  if (rank > n_samples)
-    rank = n_samples;
-  return (double)samples[rank - 1] / 1000.0;
+  if (rank > s->n)
+    rank = s->n;
+  return (double)s->v[rank - 1] / 1000.0;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -161,6 +191,8 @@ typedef struct conn {
   unsigned long seq;   /* round trips started: makes each message different */
   size_t sent, received;
   uint64_t started;    /* when this round trip (or connect) began, ns */
+  uint64_t connected;  /* when the connect completed, ns */
+  int served;          /* --rate: has had a whole round trip echoed */
   char *msg;           /* the message in flight (opt.size bytes) */
 } conn_t;
 
@@ -305,6 +337,7 @@ static void conn_event(size_t i, round_done_fn done)
       conn_fail(i, "connect", err);
       return;
     }
+    c->connected = net_now_ns();
     conn_start_round(i);   /* the first round trip proves the server accepted */
     return;
   }
@@ -377,7 +410,7 @@ static int pump(int timeout_ms, round_done_fn done, int watch_stdin)
 
 static uint64_t deadline;   /* end of the timed phase, ns */
 static uint64_t measure_start;
-static size_t next_to_open; /* establishing: the next slot to open */
+static size_t next_to_open; /* establishing or arriving: the next slot to open */
 static long connecting;     /* establishing: slots not yet through their first round trip */
 
 static void on_established(size_t i, uint64_t now)
@@ -425,7 +458,7 @@ static void on_pingpong_round(size_t i, uint64_t now)
 {
   if (now <= deadline) {
     round_trips++;
-    sample_add(now - conns[i].started);
+    sample_add(&rtts, now - conns[i].started);
     conn_start_round(i);
   }
 }
@@ -434,7 +467,7 @@ static void on_connect_round(size_t i, uint64_t now)
 {
   if (now <= deadline) {
     round_trips++;
-    sample_add(now - conns[i].started);  /* connect + first echo */
+    sample_add(&rtts, now - conns[i].started);  /* connect + first echo */
   }
   conn_close(i);
   if (now <= deadline)
@@ -468,6 +501,73 @@ static void run_timed(round_done_fn done)
   }
 }
 
+/* ---- arrivals (--rate) ------------------------------------------------------------- */
+
+static long served;         /* connections with at least one round trip echoed */
+
+/* --rate: every finished round trip lands here, before the window and in it. */
+static void on_arrival_round(size_t i, uint64_t now)
+{
+  conn_t *c = &conns[i];
+  if (now > deadline)
+    return;                 /* the window is over: the connection stays idle */
+  if (!c->served) {
+    c->served = 1;
+    served++;
+    sample_add(&first_rtts, now - c->connected);
+  }
+  if (now >= measure_start) { /* before the window a round trip only marks "served" */
+    round_trips++;
+    sample_add(&rtts, now - c->started);
+  }
+  conn_start_round(i);      /* closed loop: the next round trip straight away */
+}
+
+static long still_connecting(void)
+{
+  size_t i;
+  long n = 0;
+  for (i = 0; i < n_conns; i++)
+    n += conns[i].state == ST_CONNECTING;
+  return n;
+}
+
+/* When slot k is due to be opened: k / rate seconds after start, so the
+ * schedule does not drift however late one poll() wakes up. */
+static uint64_t arrival_due(uint64_t start, size_t k)
+{
+  return start + (uint64_t)((double)k * 1e9 / opt.rate);
+}
+
+/* Opens the connections on their schedule and keeps the early ones
+ * ping-ponging, until every one is connected (or has failed). poll() waits
+ * in whole milliseconds, so above 1000/s the slots due within one wait are
+ * opened together. */
+static void arrive_all(void)
+{
+  uint64_t start = net_now_ns(), give_up = 0;
+  measure_start = deadline = UINT64_MAX; /* no window yet; see on_arrival_round */
+  while (next_to_open < n_conns || still_connecting() > 0) {
+    uint64_t now = net_now_ns();
+    int wait_ms = 100;
+    while (next_to_open < n_conns && now >= arrival_due(start, next_to_open))
+      conn_open(next_to_open++);
+    if (next_to_open < n_conns) {
+      uint64_t ms = (arrival_due(start, next_to_open) - now + 999999u) / 1000000u;
+      wait_ms = ms < 100 ? (int)ms : 100;
+    } else if (give_up == 0) {
+      give_up = now + (uint64_t)ESTABLISH_SECONDS * 1000000000u;
+    } else if (now > give_up) { /* a SYN the server keeps dropping: stop waiting */
+      fprintf(stderr, "loadgen: %ld connects still unanswered after %d s; timing anyway\n",
+              still_connecting(), ESTABLISH_SECONDS);
+      break;
+    }
+    pump(wait_ms, on_arrival_round, 0);
+  }
+  fprintf(stderr, "loadgen: %lu connections opened in %.2f s (errors %ld); %ld served by then\n",
+          (unsigned long)n_conns, (double)(net_now_ns() - start) / 1e9, errors, served);
+}
+
 static void on_ignore(size_t i, uint64_t now)
 {
   (void)i;
@@ -481,6 +581,14 @@ static void timing_mark(const char *what)
 {
   printf("TIMING %s\n", what);
   fflush(stdout);
+}
+
+/* The timed phase starts now and lasts --seconds. */
+static void start_window(void)
+{
+  timing_mark("start");
+  measure_start = net_now_ns();
+  deadline = measure_start + (uint64_t)(opt.seconds * 1e9);
 }
 
 /* ---- main -------------------------------------------------------------------------- */
@@ -524,12 +632,14 @@ int main(int argc, char **argv)
   }
 
   if (opt.mode == MODE_CONNECT) {
-    timing_mark("start");
-    measure_start = net_now_ns();
-    deadline = measure_start + (uint64_t)(opt.seconds * 1e9);
+    start_window();
     for (i = 0; i < n_conns; i++)
       conn_open(i);
     run_timed(on_connect_round);
+  } else if (opt.rate > 0) {
+    arrive_all();
+    start_window();         /* the ping-pong is already going */
+    run_timed(on_arrival_round);
   } else {
     establish_all();
     if (opt.mode == MODE_IDLE) {
@@ -541,9 +651,7 @@ int main(int argc, char **argv)
         if (pump(100, on_ignore, 1))
           break;
     } else {
-      timing_mark("start");
-      measure_start = net_now_ns();
-      deadline = measure_start + (uint64_t)(opt.seconds * 1e9);
+      start_window();
       for (i = 0; i < n_conns; i++)
         if (conns[i].state == ST_IDLE)
           conn_start_round(i);
@@ -558,17 +666,24 @@ int main(int argc, char **argv)
   for (i = 0; i < n_conns; i++)
     conn_close(i);
 
-  qsort(samples, n_samples, sizeof *samples, cmp_u64);
+  samples_sort(&rtts);
+  samples_sort(&first_rtts);
   if (opt.mode == MODE_IDLE)
     printf("RESULT mode=idle connections=%ld established=%ld seconds=%.2f errors=%ld\n",
            opt.connections, established, elapsed, errors);
-  else
+  else {
     printf("RESULT mode=%s connections=%ld size=%ld seconds=%.2f round_trips=%ld "
-           "%s=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f errors=%ld\n",
+           "%s=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f errors=%ld",
            opt.mode == MODE_CONNECT ? "connect" : "pingpong", opt.connections, opt.size,
            elapsed, round_trips, opt.mode == MODE_CONNECT ? "conn_per_s" : "rtt_per_s",
-           (double)round_trips / elapsed, percentile_us(50), percentile_us(99),
-           percentile_us(100), errors);
+           (double)round_trips / elapsed, percentile_us(&rtts, 50), percentile_us(&rtts, 99),
+           percentile_us(&rtts, 100), errors);
+    if (opt.rate > 0) /* appended, so a reader of the fields above sees no change */
+      printf(" rate=%g served=%ld first_p50_us=%.1f first_p99_us=%.1f first_max_us=%.1f",
+             opt.rate, served, percentile_us(&first_rtts, 50), percentile_us(&first_rtts, 99),
+             percentile_us(&first_rtts, 100));
+    printf("\n");
+  }
   fflush(stdout);
   freeaddrinfo(target);
   net_cleanup();

@@ -2,7 +2,7 @@
 # tests/bench/run_bench.sh: the echo benchmark, in one command.
 #
 #   tests/bench/run_bench.sh [--baseline-only] [--seconds T] [--rounds R] [--idle N]
-#                            [--no-memory] [--no-build] [--co-steps M]
+#                            [--no-memory] [--no-build] [--co-steps M] [--points "P..."]
 #
 # What it does:
 #   1. Builds what it needs, in its own build folders (Release, no debug checks, no
@@ -14,11 +14,18 @@
 #      build/bench-wineprefix) with the `ulimit -n` raised, reads each one's
 #      "listening on H:P" line for its port.
 #   3. Drives them with the native load generator, alternating A B A B, R rounds (default
-#      3), T seconds per run (default 5), at the points C=1/S=64, C=64/S=64, C=1000/S=64,
-#      C=64/S=4096, plus a connection-rate run (8 workers). Before/after each run it reads
-#      the server process's CPU time (utime+stime in /proc/<pid>/stat: the Wine process is
-#      the Linux process, all its threads) and the wineserver's, and divides by the round
-#      trips the load generator counted.
+#      3), T seconds per run (default 5), at the points (--points, default all, in order):
+#        CxS      C connections, all open before timing, closed-loop S-byte ping-pong:
+#                 1x64 64x64 1000x64 64x4096
+#        arrive   1000 connections arriving at 1000/s (loadgen --rate), each starting its
+#                 64-byte ping-pong as soon as it is connected; timed for 10 s from the
+#                 last connect (not T). Also reports "served": how many of the 1000 had a
+#                 round trip echoed by the end, and how long their first echo took.
+#        connect  connection rate (8 workers, each connect, one round trip, close)
+#      Before/after each run's timed phase it reads the server process's CPU time
+#      (utime+stime in /proc/<pid>/stat: the Wine process is the Linux process, all its
+#      threads) and the wineserver's, and divides by the round trips the load generator
+#      counted.
 #   4. Memory: starts each server afresh (both with --idle-friendly: idle connections
 #      wait with a zero-byte receive and pin no buffer), opens N idle connections (default 10,000), and
 #      reads the server process's private memory and RSS from /proc before and after.
@@ -49,8 +56,11 @@ do_memory=1
 do_build=1
 baseline_only=0
 co_steps=20
-points="1x64 64x64 1000x64 64x4096"
+points="1x64 64x64 1000x64 64x4096 arrive connect"
 connect_workers=8
+arrive_conns=1000     # the arrive point: this many connections,
+arrive_rate=1000      # opened this many per second,
+arrive_seconds=10     # timed for this long after the last one is connected
 
 usage() {
     sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -70,6 +80,13 @@ while [ $# -gt 0 ]; do
         *) echo "run_bench: unknown option $1" >&2; usage ;;
     esac
     shift
+done
+for p in $points; do
+    case "$p" in
+        arrive|connect) ;;
+        *x*) [[ "$p" =~ ^[0-9]+x[0-9]+$ ]] || { echo "run_bench: bad point $p" >&2; usage; } ;;
+        *) echo "run_bench: bad point $p (CxS, arrive or connect)" >&2; usage ;;
+    esac
 done
 
 cosock_target=${COSOCK_ECHO_SERVER:-echo_server}
@@ -229,15 +246,19 @@ fi
 
 # ---- 3. throughput rounds -------------------------------------------------------------------
 for s in "${servers[@]}"; do start_server "$s" "${exe_of[$s]}"; done
-printf 'round\tpoint\tserver\trtt_per_s\tp50_us\tp99_us\terrors\tround_trips\tcpu_us_per_rt\twineserver_us_per_rt\n' >"$raw"
+printf 'round\tpoint\tserver\trtt_per_s\tp50_us\tp99_us\terrors\tround_trips\tcpu_us_per_rt\twineserver_us_per_rt\tserved\tfirst_p50_us\tfirst_p99_us\n' >"$raw"
 
 wait_line() { # wait_line FILE LINE PID: until FILE has LINE or PID has exited
     while ! grep -qx "$2" "$1" 2>/dev/null && kill -0 "$3" 2>/dev/null; do sleep 0.02; done
 }
 run_point() { # run_point ROUND POINT SERVER
     local r=$1 p=$2 s=$3 c size args line rts rate p50 p99 err c0 c1 w0=0 w1=0 cpu wcpu
+    local secs=$seconds served first50 first99
     if [ "$p" = connect ]; then
         args=(--mode connect --connections "$connect_workers" --size 64)
+    elif [ "$p" = arrive ]; then
+        args=(--connections "$arrive_conns" --rate "$arrive_rate" --size 64)
+        secs=$arrive_seconds
     else
         c=${p%x*}; size=${p#*x}
         args=(--connections "$c" --size "$size")
@@ -246,7 +267,7 @@ run_point() { # run_point ROUND POINT SERVER
     # closing the connections is not charged to the round trips.
     local out="$work/loadgen.out" lg
     : >"$out"
-    "$loadgen" --host 127.0.0.1 --port "${srv_port[$s]}" --seconds "$seconds" "${args[@]}" \
+    "$loadgen" --host 127.0.0.1 --port "${srv_port[$s]}" --seconds "$secs" "${args[@]}" \
         </dev/null >"$out" 2>>"$log" &
     lg=$!
     wait_line "$out" "TIMING start" "$lg"
@@ -259,6 +280,7 @@ run_point() { # run_point ROUND POINT SERVER
     get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
     rts=$(get round_trips); rate=$(get rtt_per_s); [ -n "$rate" ] || rate=$(get conn_per_s)
     p50=$(get p50_us); p99=$(get p99_us); err=$(get errors)
+    served=$(get served); first50=$(get first_p50_us); first99=$(get first_p99_us)
     if [ -z "$rts" ] || [ "$rts" = 0 ]; then
         say "round $r $p $s: no round trips (${line:-loadgen printed no RESULT})"
         rts=0; rate=0; p50=0; p99=0; err=${err:-1}; cpu=0; wcpu=0
@@ -266,15 +288,16 @@ run_point() { # run_point ROUND POINT SERVER
         cpu=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$rts" 'BEGIN{printf "%.1f", d / t * 1e6 / n}')
         wcpu=$(awk -v d=$((w1 - w0)) -v t="$clk_tck" -v n="$rts" 'BEGIN{printf "%.1f", d / t * 1e6 / n}')
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$s" "$rate" "$p50" "$p99" "$err" \
-        "$rts" "$cpu" "$wcpu" >>"$raw"
-    printf 'run_bench: round %s %-8s %-8s %9s/s p50 %8s us p99 %9s us errors %s, server CPU %s us/rt, wineserver %s us/rt\n' \
-        "$r" "$p" "$s" "$rate" "$p50" "$p99" "$err" "$cpu" "$wcpu" | tee -a "$log" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$s" "$rate" "$p50" "$p99" \
+        "$err" "$rts" "$cpu" "$wcpu" "${served:--}" "${first50:--}" "${first99:--}" >>"$raw"
+    printf 'run_bench: round %s %-8s %-8s %9s/s p50 %8s us p99 %9s us errors %s, server CPU %s us/rt, wineserver %s us/rt%s\n' \
+        "$r" "$p" "$s" "$rate" "$p50" "$p99" "$err" "$cpu" "$wcpu" \
+        "${served:+, served $served of $arrive_conns}" | tee -a "$log" >&2
 }
 
 t_start=$(date +%s)
 for r in $(seq "$rounds"); do
-    for p in $points connect; do
+    for p in $points; do
         for s in "${servers[@]}"; do run_point "$r" "$p" "$s"; done
     done
 done
@@ -330,7 +353,8 @@ else
 fi
 
 # ---- 6. report ----------------------------------------------------------------------------------
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# OFMT: an even number of rounds averages two values; awk would print e.g. 3.47243e+06.
+median() { sort -g | awk 'BEGIN {OFMT = "%.1f"} {a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { # col POINT SERVER FIELD -> the values over rounds
     awk -F'\t' -v p="$1" -v s="$2" -v f="$3" 'NR==1 {for (i=1;i<=NF;i++) if ($i==f) c=i; next}
         $2==p && $3==s {print $c}' "$raw"
@@ -355,8 +379,8 @@ echo
 printf '%-9s | %-44s | %-44s | %s\n' "" "baseline (hand-written thread-pool IO)" "cosock echo_server" "cosock/baseline"
 printf '%-9s | %9s %8s %9s %7s %6s | %9s %8s %9s %7s %6s | %6s %6s\n' \
     "C x S" "rt/s" "p50 us" "p99 us" "cpu us" "spread" "rt/s" "p50 us" "p99 us" "cpu us" "spread" "rt/s" "cpu"
-for p in $points connect; do
-    label=$p; [ "$p" = connect ] && label="conn/s*"
+for p in $points; do
+    label=$p; [ "$p" = connect ] && label="conn/s*"; [ "$p" = arrive ] && label="arrive**"
     declare -A m=()
     for s in baseline cosock; do
         for f in rtt_per_s p50_us p99_us cpu_us_per_rt; do m[$s.$f]=$(col "$p" "$s" "$f" | median); done
@@ -369,9 +393,19 @@ for p in $points connect; do
         "$(ratio "${m[cosock.cpu_us_per_rt]}" "${m[baseline.cpu_us_per_rt]}")"
 done
 echo "* conn/s: $connect_workers workers each open a connection, do one 64-byte round trip, close it"
+if [[ " $points " == *" arrive "* ]]; then
+    echo "** arrive: $arrive_conns connections opened at $arrive_rate/s, each ping-ponging 64 bytes as soon as"
+    echo "   it is connected; rt/s, p50/p99 and cpu cover the $arrive_seconds s after the last connect. served ="
+    echo "   connections with at least one round trip echoed by then; first = connect to first echo (medians):"
+    printf '   %-9s | %14s %13s %13s\n' "server" "served of $arrive_conns" "first p50 us" "first p99 us"
+    for s in baseline cosock; do
+        printf '   %-9s | %14s %13s %13s\n' "$s" "$(col arrive "$s" served | median)" \
+            "$(col arrive "$s" first_p50_us | median)" "$(col arrive "$s" first_p99_us | median)"
+    done
+fi
 for s in "${servers[@]}"; do
     printf '%-8s wineserver CPU per round trip (median us):' "$s"
-    for p in $points connect; do printf ' %s=%s' "$p" "$(col "$p" "$s" wineserver_us_per_rt | median)"; done
+    for p in $points; do printf ' %s=%s' "$p" "$(col "$p" "$s" wineserver_us_per_rt | median)"; done
     echo
 done
 echo

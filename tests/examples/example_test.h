@@ -232,8 +232,15 @@ static inline ex_proc_t *ex_start(const char *name, const char *args_fmt, ...)
   /* Serialised: a second CreateProcess running now would inherit this
    * child's pipe ends too, and then closing "its" stdin would not end it. */
   EnterCriticalSection(&ex__lock);
-  ok = CreateProcessA(path, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &p->pi);
-  error = GetLastError();
+  for (int attempt = 0;; attempt++) {
+    ok = CreateProcessA(path, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &p->pi);
+    error = GetLastError();
+    /* Wine on a loaded machine: CreateProcess now and then fails with
+     * ERROR_INTERNAL_ERROR (1359, seen once in a full suite); a retry works. */
+    if (ok || error != ERROR_INTERNAL_ERROR || attempt == 3)
+      break;
+    Sleep(100);
+  }
   CloseHandle(child_in);
   CloseHandle(child_out);
   CloseHandle(child_err);

@@ -123,9 +123,6 @@ typedef struct sock_runtime_config {
   unsigned min_threads;    /* 0 and 0: use the process's default pool */
   unsigned max_threads;    /* otherwise a private pool with these limits */
   unsigned accepts_posted; /* AcceptEx calls a listener keeps posted; 0 = 8 */
-  unsigned accepts_max;    /* how far a listener grows that under a burst of
-                              connections while tasks wait to accept; 0 = 128
-                              (never below accepts_posted) */
 } sock_runtime_config_t;
 
 typedef struct sock_counters {
@@ -320,12 +317,8 @@ typedef struct sock_accept {
  * listener keeps `accepts_posted` AcceptEx calls posted whether anyone waits
  * or not, so that many connections complete their handshake ahead of the
  * accepts: a server that limits its connections by not accepting still
- * takes that many off the backlog. While tasks wait and every call posted
- * is in use, each accepted connection adds one more, up to `accepts_max`:
- * under a burst, on a pool busy with other connections' completions, more
- * connections are taken off the backlog in each turn of its queue. A
- * completed accept re-posts the idle calls before the connection is handed
- * to its task. If no call can be posted (out of handles, say), the waiting
+ * takes that many off the backlog. A completed accept posts the idle
+ * calls again before the connection is handed to its task. If no call can be posted (out of handles, say), the waiting
  * tasks wake with that error (CO_ENOBUFS ...) and a new accept fails at once
  * with it until a post succeeds again. */
 int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,

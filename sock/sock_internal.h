@@ -115,7 +115,6 @@ struct sock_runtime {
   volatile LONG       shutting_down;
   int                 cancel_new;   /* sock_runtime_cancel_all ran: new tasks and handles start cancelled */
   unsigned            accepts_posted;
-  unsigned            accepts_max;
   unsigned char       skip_ok[2];  /* IFS provider: skip the port on success (v4, v6) */
   LPFN_GETACCEPTEXSOCKADDRS get_addrs;
   /* hub.c: wakes waiting for a pool thread, oldest first */

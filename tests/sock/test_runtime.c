@@ -33,7 +33,7 @@ START_TEST(private_pool_runs_completions)
 {
   static reader_t r;
   sock_runtime_t *rt = NULL;
-  sock_runtime_config_t config = {1, 2, 2, 0};
+  sock_runtime_config_t config = {1, 2, 2};
   SOCKET raw;
   WSADATA wsa;
   ck_assert_int_eq(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
@@ -63,7 +63,7 @@ START_TEST(bad_arguments_are_refused_clearly)
   static char buf[4];
   static sock_accept_t acc;
   sock_runtime_t *rt = NULL;
-  sock_runtime_config_t bad = {4, 2, 0, 0};
+  sock_runtime_config_t bad = {4, 2, 0};
   sock_t *a = NULL, *b = NULL;
   sock_addr_t addr;
 

@@ -18,15 +18,21 @@
  * slot that is merely between its completion and its re-post.
  *
  * Under load (measured under Wine 8: 1,000 clients arriving at 1,000/s
- * into closed-loop ping-pong, run_bench.sh's `arrive` point), an accepted
- * connection waits in the backlog for a posted AcceptEx whose completion
- * waits its turn in the pool's queue behind every busy connection's. This
- * listener served 430-670 of the 1,000 in the 10 s window against the
- * hand-written baseline's 1,000; posting 32 or 42 AcceptEx instead of 8
- * did not change that (completions per slot fell as slots rose), while one
- * accept loop instead of eight cut it to about 200. Not one AcceptEx
- * finished at once under Wine (0 of ~700), so the skip-mode drain above
- * never runs there.
+ * into closed-loop ping-pong, run_bench.sh's `arrive` point), what bounds
+ * the accepts is the number of accept loops, not the AcceptEx calls posted:
+ * echo_server served about 200, 290, 500-600, 830 and 980 of the 1,000 in
+ * the 10 s window with 1, 2, 8, 16 and 32 loops (8 slots posted), where the
+ * hand-written baseline, which sets each connection up in its slot's own
+ * completion (32 slots), served 1,000. With one loop, 188 of 189 accepts
+ * completed with no loop waiting, and the loop came back for the next one
+ * every ~60 ms: each iteration (taking the connection, starting its first
+ * receive, re-posting) waits on system calls that a saturated wineserver
+ * answers slowly. These did not change the count: 32 or 42 slots instead of
+ * 8; the listener's IO object at high callback priority; setting the
+ * connection up (socket object, IO object, options) in the completion; the
+ * re-post moved off the loop to a work item. Not one AcceptEx finished at
+ * once under Wine (0 of ~700), so the skip-mode drain above never runs
+ * there.
  */
 #include "sock_internal.h"
 

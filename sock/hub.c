@@ -38,6 +38,9 @@
 
 /* ---- records ------------------------------------------------------------------------ */
 
+/* A connection's budget: the record stays within 64 bytes on 64-bit targets. */
+typedef char sock__op_fits_64[(sizeof(void *) < 8 || sizeof(sock_op_t) <= 64) ? 1 : -1];
+
 #define SOCK__OP_LOCKS 64
 static SRWLOCK sock__op_locks[SOCK__OP_LOCKS];  /* zero is SRWLOCK_INIT */
 

@@ -196,6 +196,35 @@ static inline void test_raw_reset(SOCKET s)
   closesocket(s);
 }
 
+/* ---- A ping client on a thread of its own ------------------------------------ */
+
+/* The other side of a busy connection: 1-byte messages, each echo awaited,
+ * until `stop` is set; then it only reads until the connection ends. A
+ * client that went quiet matters to cancel races: were it to keep sending,
+ * a receive issued after a lost cancel would still complete (with the next
+ * message) and hide the lost cancel. No Check asserts on this thread. */
+typedef struct test_pinger {
+  SOCKET        raw;     /* a blocking socket connected to the server */
+  volatile LONG rounds;  /* echoes received */
+  volatile LONG stop;    /* set: send no new message */
+} test_pinger_t;
+
+static inline DWORD WINAPI test_pinger_main(LPVOID arg)
+{
+  test_pinger_t *p = (test_pinger_t *)arg;
+  char out = 'x', in;
+  while (!InterlockedCompareExchange(&p->stop, 0, 0)) {
+    if (send(p->raw, &out, 1, 0) != 1)
+      return 0;
+    if (recv(p->raw, &in, 1, 0) != 1)
+      return 0;
+    InterlockedIncrement(&p->rounds);
+  }
+  while (recv(p->raw, &in, 1, 0) > 0) {
+  }
+  return 0;
+}
+
 /* ---- A connection whose other side is a plain socket ---------------------- */
 
 typedef struct test_acceptor {

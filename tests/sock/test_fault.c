@@ -1209,27 +1209,7 @@ typedef struct echoer {
 } echoer_t;
 
 static echoer_t      echoer;
-static SOCKET        race_raw;
-static volatile LONG race_client_rounds;
-static volatile LONG race_stop;
-
-/* The other side: 1-byte messages, each echo awaited, until told to stop;
- * then it reads until the connection ends. No Check asserts here. */
-static DWORD WINAPI race_client(LPVOID arg)
-{
-  char out = 'x', in;
-  (void)arg;
-  while (!InterlockedCompareExchange(&race_stop, 0, 0)) {
-    if (send(race_raw, &out, 1, 0) != 1)
-      return 0;
-    if (recv(race_raw, &in, 1, 0) != 1)
-      return 0;
-    InterlockedIncrement(&race_client_rounds);
-  }
-  while (recv(race_raw, &in, 1, 0) > 0) {
-  }
-  return 0;
-}
+static test_pinger_t race;  /* the other side of the race */
 
 /* Echoes until an operation fails, and ends; it does not close the socket
  * (the test cancels it, so it must stay valid until the task has ended). */
@@ -1269,23 +1249,23 @@ START_TEST(random_faults_racing_sock_cancel_end_the_task_cleanly)
     DWORD start;
     memset(&echoer, 0, sizeof echoer);
     echoer.p.done = done;
-    race_client_rounds = 0;
-    race_stop = 0;
-    echoer.sock = test_pair(rt, &race_raw);
+    race.rounds = 0;
+    race.stop = 0;
+    echoer.sock = test_pair(rt, &race.raw);
 
     sock_fault_random(0.05, mask, (unsigned long)i + 1);
     plain_start(&echoer.p, echoer_step);
-    client = CreateThread(NULL, 0, race_client, NULL, 0, NULL);
+    client = CreateThread(NULL, 0, test_pinger_main, &race, 0, NULL);
     ck_assert_ptr_nonnull(client);
     start = GetTickCount();
-    while (race_client_rounds < 1 && !plain_finished(&echoer.p) &&
+    while (race.rounds < 1 && !plain_finished(&echoer.p) &&
            GetTickCount() - start < 5000)
       Sleep(1);
-    ck_assert_msg(race_client_rounds >= 1 || plain_finished(&echoer.p),
+    ck_assert_msg(race.rounds >= 1 || plain_finished(&echoer.p),
                   "iteration %d: no echo and no end", i);
     Sleep((DWORD)(i % 4));
 
-    InterlockedExchange(&race_stop, 1);
+    InterlockedExchange(&race.stop, 1);
     sock_cancel(echoer.sock);
     ck_assert_msg(WaitForSingleObject(echoer.p.done, TEST_WAIT_MS) == WAIT_OBJECT_0,
                   "iteration %d: the task did not end (%ld rounds)", i, echoer.rounds);
@@ -1303,7 +1283,7 @@ START_TEST(random_faults_racing_sock_cancel_end_the_task_cleanly)
     ck_assert_msg(WaitForSingleObject(client, TEST_WAIT_MS) == WAIT_OBJECT_0,
                   "iteration %d: the client did not see the close", i);
     CloseHandle(client);
-    closesocket(race_raw);
+    closesocket(race.raw);
     test_wait_counters(rt, 0, 0, 0, 5000);
   }
   printf("faults racing a cancel: %d iterations, %d ended by the cancel, %d by a fault, "

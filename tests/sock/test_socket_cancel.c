@@ -498,32 +498,7 @@ END_TEST
 
 enum { RACE_ITERATIONS = 50 };
 
-static SOCKET        race_raw;
-static volatile LONG race_client_rounds;
-static volatile LONG race_stop;  /* the client sends no new message */
-
-/* The other side: 1-byte messages, each echo awaited, until the test thread
- * says stop; then it only reads until the connection ends (the task closed
- * it). Stopping matters: were the client to keep sending, a receive issued
- * after a lost cancel would still complete (with the next message) and the
- * task would find the flag at its next start, hiding the lost cancel. With
- * the client quiet, such a receive pends for ever and the test sees it.
- * No Check asserts on this thread. */
-static DWORD WINAPI race_client(LPVOID arg)
-{
-  char out = 'x', in;
-  (void)arg;
-  while (!InterlockedCompareExchange(&race_stop, 0, 0)) {
-    if (send(race_raw, &out, 1, 0) != 1)
-      return 0;
-    if (recv(race_raw, &in, 1, 0) != 1)
-      return 0;
-    InterlockedIncrement(&race_client_rounds);
-  }
-  while (recv(race_raw, &in, 1, 0) > 0) {
-  }
-  return 0;
-}
+static test_pinger_t race;  /* the other side of the race */
 
 static co_state_t busy_echo_step(co_task_t *t)
 {
@@ -561,17 +536,17 @@ START_TEST(cancel_races_with_busy_plain_task)
 
   for (i = 0; i < RACE_ITERATIONS; i++) {
     plain_reset(&plain);
-    race_client_rounds = 0;
-    race_stop = 0;
-    plain.sock = test_pair(rt, &race_raw);
+    race.rounds = 0;
+    race.stop = 0;
+    plain.sock = test_pair(rt, &race.raw);
     plain_start(&plain, busy_echo_step);
-    client = CreateThread(NULL, 0, race_client, NULL, 0, NULL);
+    client = CreateThread(NULL, 0, test_pinger_main, &race, 0, NULL);
     ck_assert_ptr_nonnull(client);
-    ck_assert_msg(wait_count(&race_client_rounds, 1, 5000),
+    ck_assert_msg(wait_count(&race.rounds, 1, 5000),
                   "iteration %d: no echo came back", i);
     Sleep((DWORD)(i % 4));
 
-    InterlockedExchange(&race_stop, 1);
+    InterlockedExchange(&race.stop, 1);
     sock_cancel(plain.sock);
     ck_assert_msg(WaitForSingleObject(plain.done, TEST_WAIT_MS) == WAIT_OBJECT_0,
                   "iteration %d: the task did not end after sock_cancel "
@@ -582,7 +557,7 @@ START_TEST(cancel_races_with_busy_plain_task)
     ck_assert_msg(WaitForSingleObject(client, TEST_WAIT_MS) == WAIT_OBJECT_0,
                   "iteration %d: the client thread did not see the close", i);
     CloseHandle(client);
-    closesocket(race_raw);
+    closesocket(race.raw);
     test_wait_counters(rt, 0, 0, 0, 5000);
 
     if (min_rounds < 0 || plain.rounds < min_rounds)

@@ -74,14 +74,19 @@ static void sock__task_release(sock_task_t *st)
   SOCK__ASSERT((st)->runtime->task_lock_owner[sock__task_lock_index(st)] ==           \
                    GetCurrentThreadId(), "the task's lock is held here")
 
-int sock__task_reason(const sock_task_t *st)
+/* Under st's lock: why every await of st fails now (sock_task_cancel, the
+ * deadline), or CO_OK. */
+static int sock__stopped(const sock_task_t *st)
 {
   SOCK__ASSERT_TASK_LOCKED(st);
-  if (sock__shutting_down(st->runtime))
-    return CO_ESHUTDOWN;
   if (st->cancelled)
     return CO_ECANCELED;
   return st->expired ? CO_ETIMEDOUT : CO_OK;
+}
+
+int sock__task_reason(const sock_task_t *st)
+{
+  return sock__shutting_down(st->runtime) ? CO_ESHUTDOWN : sock__stopped(st);
 }
 
 int sock__await_register(sock_op_t *op)
@@ -107,7 +112,7 @@ int sock__await_clear(sock_op_t *op)
   sock__task_acquire(st);
   if (st->wait_op == op)
     st->wait_op = NULL;
-  reason = st->cancelled ? CO_ECANCELED : st->expired ? CO_ETIMEDOUT : CO_OK;
+  reason = sock__stopped(st);
   sock__task_release(st);
   return reason;
 }
@@ -115,14 +120,13 @@ int sock__await_clear(sock_op_t *op)
 int sock__await_reason(sock_op_t *op)
 {
   sock_task_t *st = sock__owner(op->task);
-  int reason = CO_ECANCELED;
-  if (st == NULL)
-    return reason;
-  sock__task_acquire(st);
-  if (!st->cancelled && st->expired)
-    reason = CO_ETIMEDOUT;
-  sock__task_release(st);
-  return reason;
+  int reason = CO_OK;
+  if (st != NULL) {
+    sock__task_acquire(st);
+    reason = sock__stopped(st);
+    sock__task_release(st);
+  }
+  return reason != CO_OK ? reason : CO_ECANCELED;  /* sock_op_cancel's own */
 }
 
 /* ---- cancelling ----------------------------------------------------------------- */

@@ -202,9 +202,10 @@ int sock_connect_start(sock_op_t *op, sock_runtime_t *rt, const char *host,
   if (op == NULL)
     return CO_EINVAL;
   sock__op_begin(op, SOCK__CONNECT, task);
+  if (out != NULL)
+    *out = NULL;  /* first: a refused call leaves no stale socket behind either */
   if (rt == NULL || host == NULL || host[0] == '\0' || out == NULL || task == NULL || port == 0)
     return sock__refuse(op, CO_EINVAL);
-  *out = NULL;
   if (sock__shutting_down(rt))
     return sock__refuse(op, CO_ESHUTDOWN);
   rc = sock__await_register(op);  /* the task's canceller finds the job */

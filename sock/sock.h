@@ -325,7 +325,8 @@ int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
                       co_task_t *task);
 
 /* Connect to host:port. The name is resolved on a pool thread and every
- * address is tried in turn (ConnectEx); *out receives the connected socket
+ * address is tried in turn (ConnectEx). *out is set to NULL at the start
+ * (unless out itself is NULL: CO_EINVAL) and receives the connected socket
  * only on success. op.error: CO_OK, CO_ECONNREFUSED, CO_ENOTFOUND, ... */
 int sock_connect_start(sock_op_t *op, sock_runtime_t *rt, const char *host,
                        unsigned short port, sock_t **out, co_task_t *task);
@@ -341,8 +342,12 @@ int sock_recv_exactly_start(sock_op_t *op, sock_t *s, char *buf, size_t len,
 
 /* Wait until data (or end of stream) is ready, without pinning a buffer: a
  * zero-byte receive, for connections that are idle most of the time. Follow
- * it with sock_recv_start, which then finishes at once. Note: at end of
- * stream this finishes with CO_OK too; the receive that follows says CO_EOF.
+ * it with sock_recv_start, which then finds the data waiting: where the
+ * socket skips the completion port on success (base providers, the usual
+ * case, Wine too) it finishes inline, its start function returning CO_OK
+ * with no wait; otherwise its completion still passes through the pool and
+ * the task resumes from there. Note: at end of stream this finishes with
+ * CO_OK too; the receive that follows says CO_EOF.
  * It costs a second trip through the kernel per message: not for hot paths. */
 int sock_wait_readable_start(sock_op_t *op, sock_t *s, co_task_t *task);
 
@@ -378,8 +383,12 @@ void sock_reader_init(sock_reader_t *r, sock_t *s, char *buf, size_t size);
 /* Read one line (ending in "\n"; a "\r" before it is dropped). On success
  * op.error is CO_OK and sock_reader_line() gives the line, NUL-terminated,
  * valid until the next read. A line that does not fit the buffer gives
- * CO_EMSGSIZE; end of stream before a newline gives CO_EOF (op.bytes: the
- * bytes of the unfinished line). */
+ * CO_EMSGSIZE: the reader is then full of that line's first size bytes and
+ * every further read gives CO_EMSGSIZE again at once (drop the connection,
+ * or sock_reader_init the reader afresh to skip what it holds). End of
+ * stream before a newline gives CO_EOF: op.bytes is the length of the
+ * unfinished line, whose bytes stay in the buffer (not NUL-terminated),
+ * starting at buf + start; sock_reader_buffered() counts them too. */
 int sock_read_line_start(sock_op_t *op, sock_reader_t *r, co_task_t *task);
 
 /* The line found by the last successful sock_read_line_start. */

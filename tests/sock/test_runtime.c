@@ -74,8 +74,12 @@ START_TEST(bad_arguments_are_refused_clearly)
   ck_assert_int_eq(sock_recv_start(&op, NULL, buf, 1, &st.task), CO_EINVAL);
   ck_assert_int_eq(op.error, CO_EINVAL);
   ck_assert_int_eq(sock_send_all_start(&op, NULL, NULL, 5, &st.task), CO_EINVAL);
+  a = (sock_t *)&st;  /* stale: a refused connect still sets *out to NULL */
   ck_assert_int_eq(sock_connect_start(&op, rt, "", 80, &a, &st.task), CO_EINVAL);
+  ck_assert_ptr_null(a);
+  a = (sock_t *)&st;
   ck_assert_int_eq(sock_connect_start(&op, rt, "localhost", 0, &a, &st.task), CO_EINVAL);
+  ck_assert_ptr_null(a);
   ck_assert_int_eq(sock_accept_start(&op, NULL, &acc, &st.task), CO_EINVAL);
   ck_assert_int_eq(sock_read_line_start(&op, NULL, &st.task), CO_EINVAL);
   ck_assert_int_eq(sock_chan_send_start(&op, NULL, NULL, &st), CO_EINVAL);

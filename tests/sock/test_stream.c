@@ -86,6 +86,7 @@ typedef struct liner {
   size_t        lens[MAX_LINES];
   int           error;     /* what ended the reading: CO_OK if `want` lines came */
   unsigned long eof_bytes; /* op.bytes when it ended with CO_EOF */
+  int           again_error; /* after CO_EMSGSIZE: what one more read gives */
 } liner_t;
 
 static liner_t liner;
@@ -107,6 +108,10 @@ static co_state_t liner_step(co_task_t *t)
   }
   l->error = l->op.error;
   l->eof_bytes = l->op.bytes;
+  if (l->error == CO_EMSGSIZE) {
+    CO_AWAIT(t, sock_read_line_start(&l->op, &l->reader, t));
+    l->again_error = l->op.error;
+  }
   CO_END(t);
 }
 
@@ -167,7 +172,8 @@ END_TEST
 
 /* A 16-byte buffer holds a line of 15 bytes (the limit the header states:
  * size - 1), and a longer line, even one that arrives in pieces, fails with
- * CO_EMSGSIZE instead of overflowing or waiting for ever. */
+ * CO_EMSGSIZE instead of overflowing or waiting for ever. The reader is then
+ * full of that line's start, and the next read fails the same way at once. */
 START_TEST(read_line_too_long_is_emsgsize)
 {
   sock_runtime_t *rt = test_runtime_start();
@@ -186,6 +192,11 @@ START_TEST(read_line_too_long_is_emsgsize)
   ck_assert_uint_eq(liner.lens[0], 15);
   ck_assert_msg(liner.error == CO_EMSGSIZE, "second line gave %s",
                 co_errname(liner.error));
+  ck_assert_msg(liner.again_error == CO_EMSGSIZE, "a read after CO_EMSGSIZE gave %s",
+                co_errname(liner.again_error));
+  ck_assert_uint_eq(sock_reader_buffered(&liner.reader), sizeof storage);
+  ck_assert_msg(memcmp(storage, "0123456789abcdef", sizeof storage) == 0,
+                "the reader does not hold the long line's start");
 
   closesocket(raw);
   sock_close(s);
@@ -290,6 +301,10 @@ START_TEST(end_of_stream_is_eof)
   ck_assert_str_eq(liner.lines[0], "full");
   ck_assert_msg(liner.error == CO_EOF, "unfinished line: %s", co_errname(liner.error));
   ck_assert_uint_eq(liner.eof_bytes, 4);
+  /* The unfinished line's bytes stay in the buffer, where the header says. */
+  ck_assert_uint_eq(sock_reader_buffered(&liner.reader), 4);
+  ck_assert_msg(memcmp(liner.reader.buf + liner.reader.start, "part", 4) == 0,
+                "the unfinished line is not at buf + start");
   closesocket(raw);
   sock_close(s);
   test_wait_counters(rt, 0, 0, 0, 5000);

@@ -24,6 +24,11 @@
  *
  *   Server life    cli_server_start() (runtime, listener, the listening line)
  *                  and cli_server_stop().
+ *   Statistics     with COSOCK_STATS_MS=N in the environment, a server prints
+ *                  a line to stderr every N ms from start to stop:
+ *                  "stats: handles=H sockets=S tasks=T pending=P" (the
+ *                  process's handle count and the runtime's counters), which
+ *                  tests/soak/run_soak.sh samples.
  *
  * A program keeps no list of its live tasks for its stop: the runtime knows
  * them all, and every socket. cli_server_stop() calls
@@ -247,6 +252,64 @@ static inline int cli_wait_counters_zero(sock_runtime_t *rt, DWORD ms, sock_coun
   }
 }
 
+/* ---- Statistics, for soak runs ---------------------------------------------- */
+
+static struct {
+  HANDLE          thread;
+  HANDLE          done;   /* set by cli_server_stop: the thread ends */
+  sock_runtime_t *rt;
+  DWORD           ms;
+} cli__stats;
+
+static inline void cli__print_stats(void)
+{
+  sock_counters_t c;
+  DWORD handles = 0;
+  GetProcessHandleCount(GetCurrentProcess(), &handles);
+  sock_runtime_counters(cli__stats.rt, &c);
+  fprintf(stderr, "stats: handles=%lu sockets=%ld tasks=%ld pending=%ld\n",
+          (unsigned long)handles, c.sockets, c.tasks, c.pending_ops);
+  fflush(stderr);
+}
+
+static inline DWORD WINAPI cli__stats_thread(LPVOID arg)
+{
+  (void)arg;
+  do
+    cli__print_stats();
+  while (WaitForSingleObject(cli__stats.done, cli__stats.ms) == WAIT_TIMEOUT);
+  return 0;
+}
+
+/* Starts the statistics thread if COSOCK_STATS_MS asks for it (10 .. 3600000 ms). */
+static inline void cli__stats_start(sock_runtime_t *rt)
+{
+  const char *v = getenv("COSOCK_STATS_MS");
+  unsigned long ms = v != NULL ? strtoul(v, NULL, 10) : 0;
+  if (ms < 10 || ms > 3600000)
+    return;
+  cli__stats.rt = rt;
+  cli__stats.ms = (DWORD)ms;
+  cli__stats.done = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (cli__stats.done != NULL)
+    cli__stats.thread = CreateThread(NULL, 0, cli__stats_thread, NULL, 0, NULL);
+  if (cli__stats.thread == NULL)
+    fprintf(stderr, "%s: COSOCK_STATS_MS: no statistics thread (error %lu)\n", cli__program,
+            (unsigned long)GetLastError());
+}
+
+/* Ends the statistics thread (before the runtime it reads goes away). */
+static inline void cli__stats_stop(void)
+{
+  if (cli__stats.thread == NULL)
+    return;
+  SetEvent(cli__stats.done);
+  WaitForSingleObject(cli__stats.thread, INFINITE);
+  CloseHandle(cli__stats.thread);
+  CloseHandle(cli__stats.done);
+  cli__stats.thread = cli__stats.done = NULL;
+}
+
 /* ---- A server's life -------------------------------------------------------- */
 
 /* Starts a runtime and a listener on host:port, and prints "listening on
@@ -268,6 +331,7 @@ static inline int cli_server_start(const char *host, unsigned long port, sock_ru
     return 0;
   }
   cli_print_listening(*listener);
+  cli__stats_start(*rt);
   return 1;
 }
 
@@ -284,7 +348,9 @@ static inline int cli_server_stop(sock_runtime_t *rt, sock_t *listener,
   sock_runtime_cancel_all(rt);
   clean = sock_runtime_wait_tasks(rt, 10000);
   sock_close(listener);  /* no task uses it any more */
-  return cli_wait_counters_zero(rt, 5000, counters) && clean;
+  clean = cli_wait_counters_zero(rt, 5000, counters) && clean;
+  cli__stats_stop();
+  return clean;
 }
 
 #endif /* EXAMPLES_CLI_H */

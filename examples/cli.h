@@ -261,6 +261,10 @@ static struct {
   DWORD           ms;
 } cli__stats;
 
+#if defined(__WINE_WINBASE_H)  /* Wine 8's SDK headers lack it; its kernel32 has it */
+WINBASEAPI BOOL WINAPI GetProcessHandleCount(HANDLE process, PDWORD count);
+#endif
+
 static inline void cli__print_stats(void)
 {
   sock_counters_t c;

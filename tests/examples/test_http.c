@@ -41,16 +41,22 @@ typedef struct response {
 static client_t clients[3];
 static response_t resp;
 
-static client_t *client_open(int which, unsigned short port)
+/* Winsock for the test's own sockets, once. */
+static void winsock_start(void)
 {
   static int started;
-  client_t *c = &clients[which];
   WSADATA wsa;
-  DWORD ms = RECV_MS;
   if (!started) {
     ck_assert_int_eq(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
     started = 1;
   }
+}
+
+static client_t *client_open(int which, unsigned short port)
+{
+  client_t *c = &clients[which];
+  DWORD ms = RECV_MS;
+  winsock_start();
   c->s = test_raw_connect(port);
   c->len = 0;
   setsockopt(c->s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&ms, sizeof ms);
@@ -194,6 +200,7 @@ START_TEST(http_flags)
   p = ex_run_expect("http_server", "--help", EXIT_MS, 0);
   ck_assert_ptr_nonnull(strstr(ex_stdout(p), "--header-timeout-ms"));
   ck_assert_ptr_nonnull(strstr(ex_stdout(p), "--max-connections"));
+  ck_assert_ptr_nonnull(strstr(ex_stdout(p), "(default 10000); at the cap: 503 with Retry-After"));
   ex_free(p);
   p = ex_run_expect("http_server", "--no-such-flag", EXIT_MS, 2);
   ex_free(p);
@@ -477,31 +484,153 @@ START_TEST(http_slow_client_408)
 }
 END_TEST
 
-/* --max-connections 1: a second connection is not served while the first
- * lives (it waits in the backlog), and is served once the first closes. */
-START_TEST(http_connection_cap_waits)
+/* Half a head: a request line and a field, and no empty line after them. */
+#define HALF_HEAD "GET / HTTP/1.1\r\nHost: x\r\n"
+
+enum { FLOOD = 1000, CAP = 10 };
+
+/* The test's held connections (a failed assertion longjmps out of the test
+ * and leaves them to the process's end). */
+static SOCKET held[FLOOD];
+
+/* Asserts that none of the first n held connections has been answered or
+ * closed: each still waits, served, for the rest of its head. */
+static void assert_all_waiting(int n)
+{
+  int i;
+  u_long on = 1, off = 0;
+  char byte;
+  for (i = 0; i < n; i++) {
+    int got, error;
+    ioctlsocket(held[i], FIONBIO, &on);
+    got = recv(held[i], &byte, 1, MSG_PEEK);
+    error = WSAGetLastError();
+    ioctlsocket(held[i], FIONBIO, &off);
+    ck_assert_msg(got < 0 && error == WSAEWOULDBLOCK,
+                  "held connection %d: recv gave %d (error %d): answered or closed", i, got,
+                  error);
+  }
+}
+
+static void close_held(int n)
+{
+  int i;
+  for (i = 0; i < n; i++)
+    if (held[i] != INVALID_SOCKET) {
+      closesocket(held[i]);
+      held[i] = INVALID_SOCKET;
+    }
+}
+
+/* 1,000 clients that send half a head and then nothing do not lock anyone
+ * out: with the default cap each holds a cheap waiting connection, and a
+ * normal GET on a new connection is answered within a second. (Before the
+ * cap became thousands and a 503, 1,000 such clients held every one of 256
+ * slots until their header deadlines, and a curl GET timed out.) */
+START_TEST(http_idle_flood_does_not_lock_out)
 {
   unsigned short port;
-  client_t *a, *b;
-  int n;
-  DWORD ms = 500;
-  ex_proc_t *srv = start("--port 0 --max-connections 1", &port);
+  client_t *c;
+  ULONGLONG t0, flood_ms, first_ms, took;
+  int i;
+  ex_proc_t *srv = start("--port 0 --verbose", &port);
 
-  a = client_open(0, port);
-  exchange(a, GET_ROOT, 200);
-  b = client_open(1, port);
-  client_send(b, GET_ROOT);
-  setsockopt(b->s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&ms, sizeof ms);
-  n = client_fill(b);
-  ck_assert_msg(n < 0 && WSAGetLastError() == WSAETIMEDOUT,
-                "second connection answered while the first holds the only slot (%d)", n);
-  ms = RECV_MS;
-  setsockopt(b->s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&ms, sizeof ms);
-  exchange(a, GET_ROOT, 200);  /* the first is still served */
-  client_close(a);
-  read_response(b, 0);
-  ck_assert_int_eq(resp.status, 200);
-  client_close(b);
+  /* The flood: connected one after another, each with its half head. */
+  winsock_start();
+  t0 = GetTickCount64();
+  for (i = 0; i < FLOOD; i++) {
+    held[i] = test_raw_connect(port);
+    test_raw_send(held[i], HALF_HEAD, (int)strlen(HALF_HEAD));
+  }
+  flood_ms = GetTickCount64() - t0;
+  /* Generous, untimed: a first GET, answered once the server has caught up
+   * with accepting the flood (within the receive timeout, RECV_MS). */
+  t0 = GetTickCount64();
+  c = client_open(0, port);
+  exchange(c, GET_ROOT, 200);
+  client_close(c);
+  first_ms = GetTickCount64() - t0;
+
+  /* The claim, timed: connect, ask, get the page, in under a second. */
+  t0 = GetTickCount64();
+  c = client_open(0, port);
+  exchange(c, GET_ROOT, 200);
+  took = GetTickCount64() - t0;
+  client_close(c);
+  fprintf(stderr, "http_idle_flood: %d half heads sent in %lu ms; a first GET answered in "
+                  "%lu ms, the timed one in %lu ms\n",
+          FLOOD, (unsigned long)flood_ms, (unsigned long)first_ms, (unsigned long)took);
+  ck_assert_msg(took < 1000, "GET answered after %lu ms with %d half heads waiting",
+                (unsigned long)took, FLOOD);
+  ck_assert_ptr_nonnull(strstr(resp.body, "Hello from cosock"));
+
+  assert_all_waiting(FLOOD);  /* none was refused, none timed out yet */
+  close_held(FLOOD);
+  stop(srv);
+}
+END_TEST
+
+/* At the cap a new connection is not left waiting: it gets "503 Service
+ * Unavailable" with Retry-After at once, then the end of stream; once a
+ * slot is free again, a new connection is served. */
+START_TEST(http_cap_503_at_once)
+{
+  unsigned short port;
+  client_t *c;
+  ULONGLONG t0, took;
+  DWORD ms = 2000;
+  int i, tries;
+  ex_proc_t *srv = start("--port 0 --max-connections 10 --header-timeout-ms 60000 --verbose",
+                         &port);
+
+  /* Ten connections take the ten slots. Each is answered once, which proves
+   * the server accepted it and it holds a permit (a keep-alive connection
+   * keeps it), then sends half a head and nothing more. */
+  for (i = 0; i < CAP; i++) {
+    c = client_open(0, port);
+    exchange(c, GET_ROOT, 200);
+    client_send(c, HALF_HEAD);
+    held[i] = c->s;  /* kept open; clients[0] is reused */
+    c->s = INVALID_SOCKET;
+  }
+
+  /* The eleventh: a 503 within the 2 s receive timeout, not a wait. */
+  t0 = GetTickCount64();
+  c = client_open(1, port);
+  setsockopt(c->s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&ms, sizeof ms);
+  client_send(c, GET_ROOT);
+  read_response(c, 0);
+  took = GetTickCount64() - t0;
+  ck_assert_msg(resp.status == 503, "status %d at the cap; response:\n%s", resp.status, resp.head);
+  ck_assert_msg(strstr(resp.head, "\r\nRetry-After: 1\r\n") != NULL, "no Retry-After in\n%s",
+                resp.head);
+  ck_assert_msg(resp.close, "no Connection: close in\n%s", resp.head);
+  ck_assert_int_gt(resp.body_len, 0);
+  assert_closed(c);
+  client_close(c);
+  fprintf(stderr, "http_cap_503: 503 at the cap after %lu ms\n", (unsigned long)took);
+  assert_all_waiting(CAP);  /* the ten still hold their slots */
+
+  /* One of the ten leaves; its permit comes back when the server has seen
+   * it go, so a new client may still be told 503 meanwhile: it retries, as
+   * Retry-After says (sooner here), and is served within a few tries. */
+  closesocket(held[0]);
+  held[0] = INVALID_SOCKET;
+  for (tries = 1;; tries++) {
+    c = client_open(1, port);
+    client_send(c, GET_ROOT);
+    read_response(c, 0);
+    if (resp.status == 200)
+      break;
+    ck_assert_msg(resp.status == 503 && tries < 50, "try %d: status %d; response:\n%s", tries,
+                  resp.status, resp.head);
+    client_close(c);
+    Sleep(100);
+  }
+  client_close(c);
+  fprintf(stderr, "http_cap_503: 200 after one of the ten closed, on try %d\n", tries);
+
+  close_held(CAP);
   stop(srv);
 }
 END_TEST
@@ -561,8 +690,11 @@ Suite *cosock_test_suite(void)
   tc = tcase_create("http_slow_client_408");
   tcase_add_test(tc, http_slow_client_408);
   suite_add_tcase(s, tc);
-  tc = tcase_create("http_connection_cap_waits");
-  tcase_add_test(tc, http_connection_cap_waits);
+  tc = tcase_create("http_idle_flood_does_not_lock_out");
+  tcase_add_test(tc, http_idle_flood_does_not_lock_out);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("http_cap_503_at_once");
+  tcase_add_test(tc, http_cap_503_at_once);
   suite_add_tcase(s, tc);
   tc = tcase_create("http_stop_with_open_connections");
   tcase_add_test(tc, http_stop_with_open_connections);

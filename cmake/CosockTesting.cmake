@@ -57,7 +57,7 @@ function(cosock_add_check_test name)
     cosock_target_warnings(${name})
     if(NOT MSVC)
         # Test files define cosock_test_suite() without a header declaring it.
-        target_compile_options(${name} PRIVATE -Wno-missing-prototypes)
+        target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:C>:-Wno-missing-prototypes>)
     elseif(CMAKE_C_COMPILER_ID STREQUAL "Clang")
         # START_TEST's `_i` parameter is marked unused only for GNU compilers.
         target_compile_options(${name} PRIVATE -Wno-unused-parameter)

@@ -1,7 +1,8 @@
 # CosockWarnings.cmake: cosock_target_warnings(<target>): the project's warning policy.
 #
 # Warnings are errors everywhere, for every toolchain:
-#   gcc / clang (mingw, native): -Wall -Wextra -Wpedantic -Werror and a few useful extras.
+#   gcc / clang (mingw, native): -Wall -Wextra -Wpedantic -Werror and a few useful extras
+#       (the same for C++ sources, less the C-only -Wstrict/-Wmissing-prototypes).
 #       -Wpedantic with C_EXTENSIONS OFF makes gcc reject GNU C the way MSVC would.
 #   clang-cl:  /W4 /WX, plus -Werror=gnu -Werror=vla -Werror=pointer-arith: plain /W4
 #       silently accepts statement expressions, labels-as-values, VLAs, case ranges, `?:`
@@ -23,7 +24,8 @@ function(cosock_target_warnings target)
     else()
         target_compile_options(${target} PRIVATE
             -Wall -Wextra -Wpedantic -Werror
-            -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
-            -Wvla -Wundef -Wcast-align -Wwrite-strings)
+            -Wshadow -Wpointer-arith -Wvla -Wundef -Wcast-align -Wwrite-strings
+            # C only: g++ rejects them under -Werror (tests/cpp/ builds C++)
+            "$<$<COMPILE_LANGUAGE:C>:-Wstrict-prototypes;-Wmissing-prototypes>")
     endif()
 endfunction()

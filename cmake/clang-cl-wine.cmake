@@ -24,6 +24,10 @@ set(CMAKE_SYSTEM_PROCESSOR AMD64)
 
 set(CMAKE_C_COMPILER clang-cl-14)
 set(CMAKE_C_COMPILER_TARGET x86_64-pc-windows-msvc)
+# C++ (tests/cpp/ only): the same compiler in /TP mode. There is no C++ standard library
+# here (Wine's SDK has none), so C++ code may use the C headers and cosock's only.
+set(CMAKE_CXX_COMPILER clang-cl-14)
+set(CMAKE_CXX_COMPILER_TARGET x86_64-pc-windows-msvc)
 set(CMAKE_LINKER lld-link-14)
 set(CMAKE_AR llvm-lib-14)
 set(CMAKE_RC_COMPILER llvm-rc-14)
@@ -59,6 +63,15 @@ endif()
 
 set(CMAKE_C_FLAGS_INIT
     "/Zl /GS- -imsvc ${CMAKE_CURRENT_LIST_DIR}/clang-cl-shims -imsvc ${COSOCK_WINE_INCLUDE_DIR}/msvcrt -imsvc ${COSOCK_WINE_INCLUDE_DIR}/windows")
+# C++: no exceptions (/EHs-c-) and no RTTI (/GR-), which would need a C++ runtime. CMake
+# appends its default /EHsc after these flags, so a C++ target adds /EHs-c- itself (as
+# tests/cpp/ does); code that never throws links either way.
+# Wine's winnt.h defines InterlockedCompareExchange128 as an inline function named after
+# clang's builtin _InterlockedCompareExchange128: C accepts that, C++ rejects it
+# ("definition of builtin function"), so C++ compiles it under another name (a gap of
+# Wine's SDK, whose header only declares the intrinsic for cl.exe itself).
+set(CMAKE_CXX_FLAGS_INIT
+    "${CMAKE_C_FLAGS_INIT} /EHs-c- /GR- -D_InterlockedCompareExchange128=cosock_wine_InterlockedCompareExchange128")
 # Wine's headers route printf & co. through the UCRT; winecrt0 has mainCRTStartup and
 # _fltused. They go in the linker flags, not CMAKE_C_STANDARD_LIBRARIES: CMake's compiler
 # ABI check links without the standard libraries and would fail (leaving
@@ -70,6 +83,8 @@ set(CMAKE_SHARED_LINKER_FLAGS_INIT "${_cosock_crt} /entry:DllMainCRTStartup")
 set(CMAKE_MODULE_LINKER_FLAGS_INIT "${_cosock_crt} /entry:DllMainCRTStartup")
 set(CMAKE_C_STANDARD_LIBRARIES "kernel32.lib" CACHE STRING
     "Libraries linked into every C executable (clang-cl + Wine SDK)")
+set(CMAKE_CXX_STANDARD_LIBRARIES "kernel32.lib" CACHE STRING
+    "Libraries linked into every C++ executable (clang-cl + Wine SDK)")
 # The release CRT flavour: Wine has no debug CRT (ucrtbased).
 set(CMAKE_MSVC_RUNTIME_LIBRARY MultiThreadedDLL)
 

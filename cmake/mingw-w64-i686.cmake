@@ -6,6 +6,9 @@ set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR x86)
 
 set(CMAKE_C_COMPILER i686-w64-mingw32-gcc)
+# C++ (tests/cpp/ only, enabled there if this program exists: g++-mingw-w64-i686, which
+# .ci/setup does not install). Named so that the host's g++ is never picked instead.
+set(CMAKE_CXX_COMPILER i686-w64-mingw32-g++)
 set(CMAKE_RC_COMPILER i686-w64-mingw32-windres)
 
 set(CMAKE_FIND_ROOT_PATH /usr/i686-w64-mingw32)

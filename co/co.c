@@ -10,6 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The layout this library was built with (see "One layout" in co/co.h): a
+ * program compiled with the other CO_DEBUG references the other name and
+ * does not link. */
+const char CO__LAYOUT = CO_DEBUG;
+
 /* ---- Misuse reports ------------------------------------------------------ */
 
 static void co__default_misuse(const char *message, const co_task_t *task)

@@ -36,6 +36,21 @@
  *
  * **Rule 3: no wait inside a `switch` of your own.** See "The switch rule".
  *
+ * From C++ (C++17 and C++20; the headers have extern "C") the one difference
+ * is Rule 1 caught by the compiler: a local *with an initialiser* declared
+ * between two waits does not compile, because the later wait's label would
+ * jump past its initialisation (g++: "jump to case label ... crosses
+ * initialization of 'int n'"; clang: "cannot jump from switch statement to
+ * this case label ... jump bypasses variable initialization"):
+ *
+ *     CO_YIELD(t);
+ *     int n = h->len * 2;              // C++: error at the next wait
+ *     use(n);
+ *     CO_YIELD(t);
+ *
+ *     h->n = h->len * 2;               // fix 1: it lives in the struct (Rule 2)
+ *     { int n = h->len * 2; use(n); }  // fix 2: braces that span no wait
+ *
  * This is what Lua calls a continuation and protothreads a local
  * continuation: the step function *continues the task* of the original
  * function, it is not a thread. The price is Rule 1; the gain is a task that
@@ -93,8 +108,15 @@
 
 #include <stddef.h>  /* NULL */
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* CO_DEBUG (default: on unless NDEBUG) records the file and line where each
- * task is parked, for misuse messages and for listing live tasks. */
+ * task is parked, for misuse messages and for listing live tasks. It changes
+ * the size of co_task_t, so a program must be compiled with the library's
+ * value: CMake users get it from the cosock::co target, and a mismatch does
+ * not link (see "One layout" below). */
 #ifndef CO_DEBUG
 #  ifdef NDEBUG
 #    define CO_DEBUG 0
@@ -137,6 +159,46 @@ struct co_task {
  * otherwise carry for the role it does not have); 40 with CO_DEBUG. */
 
 #define CO__CHILD 0x01  /* flags: up.parent is set, up.on_done is not */
+
+/* ---- One layout for the library and its callers ------------------------- */
+
+/* The library writes the co_task_t of the CO_DEBUG it was built with. A
+ * program compiled with the other value (by hand with -DNDEBUG against a
+ * debug library, say) has smaller or larger tasks, which the library would
+ * overrun. So that cannot link: every file that includes this header makes
+ * the linker look for the symbol named after its own layout, and co/co.c
+ * defines only the library's. A linker error such as
+ *
+ *     undefined reference to `co_layout_release_CO_DEBUG_0'   (GNU ld)
+ *     undefined symbol: co_layout_release_CO_DEBUG_0          (lld-link)
+ *     unresolved external symbol co_layout_release_CO_DEBUG_0 (link.exe)
+ *
+ * says: this program was compiled with CO_DEBUG=0, the library with 1 (and
+ * co_layout_debug_CO_DEBUG_1 the other way round). Compile the program with
+ * the library's CO_DEBUG (-DCO_DEBUG=1 or 0). */
+#if CO_DEBUG
+#  define CO__LAYOUT co_layout_debug_CO_DEBUG_1
+#else
+#  define CO__LAYOUT co_layout_release_CO_DEBUG_0
+#endif
+extern const char CO__LAYOUT;  /* defined in co/co.c, for its own layout only */
+
+#if defined(_MSC_VER)
+/* cl and clang-cl: a linker directive in every object that includes this. */
+#  if CO_DEBUG && defined(_M_IX86)
+#    pragma comment(linker, "/include:_co_layout_debug_CO_DEBUG_1")
+#  elif CO_DEBUG
+#    pragma comment(linker, "/include:co_layout_debug_CO_DEBUG_1")
+#  elif defined(_M_IX86)
+#    pragma comment(linker, "/include:_co_layout_release_CO_DEBUG_0")
+#  else
+#    pragma comment(linker, "/include:co_layout_release_CO_DEBUG_0")
+#  endif
+#elif defined(__GNUC__)
+/* gcc and clang: one pointer per object file that includes this, kept by
+ * `used` even when nothing reads it, whose relocation needs the symbol. */
+static const char *const co__layout_ref __attribute__((used)) = &CO__LAYOUT;
+#endif
 
 /* The task that runs `task` through CO_CALL, or NULL for a top-level task. */
 static inline co_task_t *co_parent(const co_task_t *task)
@@ -361,5 +423,9 @@ static inline co_state_t co__park(co_task_t *task, co_state_t state,
 #endif
   return state;
 }
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif /* CO_CO_H */

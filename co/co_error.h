@@ -51,6 +51,10 @@
   XX(CO_EPROTO,       -113, "protocol error")                                  \
   XX(CO_EUNKNOWN,     -199, "unknown error (see the raw system code)")
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum co_error {
 #define CO__ERROR_ENUM(name, value, text) name = (value),
   CO_ERROR_TABLE(CO__ERROR_ENUM)  /* C99 allows the trailing comma */
@@ -64,5 +68,9 @@ const char *co_strerror(int status);
 
 /* The name of a status ("CO_ETIMEDOUT"), for logs and test messages. */
 const char *co_errname(int status);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif /* CO_CO_ERROR_H */

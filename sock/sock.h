@@ -115,6 +115,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- The runtime ------------------------------------------------------- */
 
 typedef struct sock_runtime sock_runtime_t;
@@ -494,5 +498,9 @@ int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t 
 
 /* The one translation from a WSA.../ERROR_... code to the error space. */
 int sock_error_from_win32(unsigned long code);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif /* SOCK_SOCK_H */

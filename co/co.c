@@ -106,7 +106,7 @@ static co_state_t co__step(co_task_t *top)
   return state;
 }
 
-co_state_t co_resume(co_task_t *task)
+co_state_t (co_resume)(co_task_t *task)
 {
   co_task_t *top = co__top(task);
   switch (top->state) {
@@ -133,7 +133,7 @@ co_state_t co_resume(co_task_t *task)
   return (co_state_t)top->state;
 }
 
-co_state_t co_wake(co_task_t *task)
+co_state_t (co_wake)(co_task_t *task)
 {
   if (task->state != CO_WAITING) {
     co__misuse("co_wake: the task is not waiting for an operation (a second "

@@ -8,12 +8,14 @@
 #   1. Builds what it needs, in its own build folders (Release, no debug checks, no
 #      sanitizers): the Windows servers with the mingw preset into build/bench-mingw
 #      (tests/bench's baseline_echo_server and, when examples/echo_server.c exists, the
-#      cosock echo server: target $COSOCK_ECHO_SERVER, default echo_server), and natively
-#      into build/bench-native the load generator and co_resume_bench.
-#   2. Starts both servers under Wine (cmake/wine-run.sh, in a prefix of its own:
+#      cosock echo server: target $COSOCK_ECHO_SERVER, default echo_server; and, where the
+#      toolchain builds it (C++20 coroutines), the co_await version of it: target
+#      $COSOCK_ECHO_SERVER_CPP, default echo_server_cpp, measured as "cosock_cpp"), and
+#      natively into build/bench-native the load generator and co_resume_bench.
+#   2. Starts the servers under Wine (cmake/wine-run.sh, in a prefix of its own:
 #      build/bench-wineprefix) with the `ulimit -n` raised, reads each one's
 #      "listening on H:P" line for its port.
-#   3. Drives them with the native load generator, alternating A B A B, R rounds (default
+#   3. Drives them with the native load generator, alternating A B (C) A B (C), R rounds (default
 #      3), T seconds per run (default 5), at the points (--points, default all, in order):
 #        CxS      C connections, all open before timing, closed-loop S-byte ping-pong:
 #                 1x64 64x64 1000x64 64x4096
@@ -32,11 +34,14 @@
 #      The framework bytes per connection are what each server prints on stderr when it
 #      exits ("framework bytes per connection: N").
 #   5. Runs the co/ resume micro-benchmark (native).
-#   6. Prints a table of medians, cosock/baseline ratios and the spread between rounds.
+#   6. Prints a table of medians, cosock/baseline ratios and the spread between rounds
+#      (and one for cosock_cpp: its ratios to the baseline and to cosock).
 #      Raw figures go to build/bench-results/<date>/.
 #
 # Environment:
 #   COSOCK_ECHO_SERVER   cosock echo server target (default echo_server, examples/echo_server.c)
+#   COSOCK_ECHO_SERVER_CPP  the C++20 co_await server (default echo_server_cpp,
+#                        examples/echo_server_cpp.cpp); empty: not measured
 #   BENCH_WINEPREFIX     Wine prefix (default build/bench-wineprefix; created once, ~15 s)
 #   BENCH_CMAKE_ARGS     extra arguments for both configure steps
 #
@@ -90,6 +95,7 @@ for p in $points; do
 done
 
 cosock_target=${COSOCK_ECHO_SERVER:-echo_server}
+cpp_target=${COSOCK_ECHO_SERVER_CPP-echo_server_cpp}
 win_dir="$root/build/bench-mingw"
 nat_dir="$root/build/bench-native"
 export COSOCK_WINEPREFIX="${BENCH_WINEPREFIX:-$root/build/bench-wineprefix}"
@@ -120,7 +126,14 @@ if [ "$do_build" = 1 ]; then
     say "building (logs in $results/build-*.log)"
     win_targets=(baseline_echo_server)
     [ "$want_cosock" = 1 ] && win_targets+=("$cosock_target")
-    if ! { cmake --preset mingw -B "$win_dir" "${common[@]}" "${extra[@]}" &&
+    # The C++20 server exists only where the toolchain has coroutines: build it if it is a target.
+    with_cpp_target() {
+        if [ "$want_cosock" = 1 ] && [ -n "$cpp_target" ] &&
+           cmake --build "$win_dir" --target help 2>/dev/null | grep -q "^$cpp_target: "; then
+            win_targets+=("$cpp_target")
+        fi
+    }
+    if ! { cmake --preset mingw -B "$win_dir" "${common[@]}" "${extra[@]}" && with_cpp_target &&
            cmake --build "$win_dir" --target "${win_targets[@]}"; } >"$results/build-mingw.log" 2>&1; then
         tail -n 30 "$results/build-mingw.log" >&2
         say "FAILED: the mingw build (is add_subdirectory(tests/bench) in the top-level CMakeLists.txt?)"
@@ -136,6 +149,11 @@ if [ "$do_build" = 1 ]; then
 fi
 baseline_exe="$win_dir/tests/bench/baseline_echo_server.exe"
 cosock_exe=$(find "$win_dir/examples" -maxdepth 2 -name "$cosock_target.exe" 2>/dev/null | head -n 1 || true)
+cpp_exe=""
+if [ "$want_cosock" = 1 ] && [ -n "$cpp_target" ]; then
+    cpp_exe=$(find "$win_dir/examples" -maxdepth 2 -name "$cpp_target.exe" 2>/dev/null | head -n 1 || true)
+    [ -n "$cpp_exe" ] || say "no $cpp_target.exe under $win_dir/examples (no C++20 there?): cosock_cpp not measured"
+fi
 loadgen="$nat_dir/tests/bench/loadgen"
 co_bench="$nat_dir/tests/bench/co_resume_bench"
 for f in "$baseline_exe" "$loadgen"; do
@@ -242,6 +260,10 @@ declare -A exe_of=([baseline]="$baseline_exe")
 if [ "$want_cosock" = 1 ]; then
     servers=(cosock baseline)   # A = cosock, B = baseline
     exe_of[cosock]="$cosock_exe"
+    if [ -n "$cpp_exe" ]; then
+        servers+=(cosock_cpp)   # C = the co_await server
+        exe_of[cosock_cpp]="$cpp_exe"
+    fi
 fi
 
 # ---- 3. throughput rounds -------------------------------------------------------------------
@@ -290,7 +312,7 @@ run_point() { # run_point ROUND POINT SERVER
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$s" "$rate" "$p50" "$p99" \
         "$err" "$rts" "$cpu" "$wcpu" "${served:--}" "${first50:--}" "${first99:--}" >>"$raw"
-    printf 'run_bench: round %s %-8s %-8s %9s/s p50 %8s us p99 %9s us errors %s, server CPU %s us/rt, wineserver %s us/rt%s\n' \
+    printf 'run_bench: round %s %-8s %-10s %9s/s p50 %8s us p99 %9s us errors %s, server CPU %s us/rt, wineserver %s us/rt%s\n' \
         "$r" "$p" "$s" "$rate" "$p50" "$p99" "$err" "$cpu" "$wcpu" \
         "${served:+, served $served of $arrive_conns}" | tee -a "$log" >&2
 }
@@ -392,19 +414,40 @@ for p in $points; do
         "$(ratio "${m[cosock.rtt_per_s]}" "${m[baseline.rtt_per_s]}")" \
         "$(ratio "${m[cosock.cpu_us_per_rt]}" "${m[baseline.cpu_us_per_rt]}")"
 done
+if [ -n "${exe_of[cosock_cpp]:-}" ]; then
+    echo
+    printf '%-9s | %-44s | %-13s | %s\n' "" "cosock_cpp (echo_server_cpp, C++20 co_await)" \
+        "cpp/baseline" "cpp/cosock"
+    printf '%-9s | %9s %8s %9s %7s %6s | %6s %6s | %6s %6s\n' \
+        "C x S" "rt/s" "p50 us" "p99 us" "cpu us" "spread" "rt/s" "cpu" "rt/s" "cpu"
+    for p in $points; do
+        label=$p; [ "$p" = connect ] && label="conn/s*"; [ "$p" = arrive ] && label="arrive**"
+        declare -A m=()
+        for s in baseline cosock cosock_cpp; do
+            for f in rtt_per_s p50_us p99_us cpu_us_per_rt; do m[$s.$f]=$(col "$p" "$s" "$f" | median); done
+        done
+        printf '%-9s | %9s %8s %9s %7s %6s | %6s %6s | %6s %6s\n' "$label" \
+            "${m[cosock_cpp.rtt_per_s]}" "${m[cosock_cpp.p50_us]}" "${m[cosock_cpp.p99_us]}" \
+            "${m[cosock_cpp.cpu_us_per_rt]}" "$(col "$p" cosock_cpp rtt_per_s | spread)" \
+            "$(ratio "${m[cosock_cpp.rtt_per_s]}" "${m[baseline.rtt_per_s]}")" \
+            "$(ratio "${m[cosock_cpp.cpu_us_per_rt]}" "${m[baseline.cpu_us_per_rt]}")" \
+            "$(ratio "${m[cosock_cpp.rtt_per_s]}" "${m[cosock.rtt_per_s]}")" \
+            "$(ratio "${m[cosock_cpp.cpu_us_per_rt]}" "${m[cosock.cpu_us_per_rt]}")"
+    done
+fi
 echo "* conn/s: $connect_workers workers each open a connection, do one 64-byte round trip, close it"
 if [[ " $points " == *" arrive "* ]]; then
     echo "** arrive: $arrive_conns connections opened at $arrive_rate/s, each ping-ponging 64 bytes as soon as"
     echo "   it is connected; rt/s, p50/p99 and cpu cover the $arrive_seconds s after the last connect. served ="
     echo "   connections with at least one round trip echoed by then; first = connect to first echo (medians):"
-    printf '   %-9s | %14s %13s %13s\n' "server" "served of $arrive_conns" "first p50 us" "first p99 us"
-    for s in baseline cosock; do
-        printf '   %-9s | %14s %13s %13s\n' "$s" "$(col arrive "$s" served | median)" \
+    printf '   %-10s | %14s %13s %13s\n' "server" "served of $arrive_conns" "first p50 us" "first p99 us"
+    for s in baseline cosock ${exe_of[cosock_cpp]:+cosock_cpp}; do
+        printf '   %-10s | %14s %13s %13s\n' "$s" "$(col arrive "$s" served | median)" \
             "$(col arrive "$s" first_p50_us | median)" "$(col arrive "$s" first_p99_us | median)"
     done
 fi
 for s in "${servers[@]}"; do
-    printf '%-8s wineserver CPU per round trip (median us):' "$s"
+    printf '%-10s wineserver CPU per round trip (median us):' "$s"
     for p in $points; do printf ' %s=%s' "$p" "$(col "$p" "$s" wineserver_us_per_rt | median)"; done
     echo
 done

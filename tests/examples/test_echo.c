@@ -9,10 +9,18 @@
  * only when every connection was cleaned up and the runtime's counters were
  * back at zero.
  *
+ * The server cases run against another server program too: test_echo_cpp.c
+ * defines ECHO_SERVER (its name) and ECHO_SERVER_CASES_ONLY, includes this
+ * file and registers them for echo_server_cpp.
+ *
  * ctest-timeout: 90
  */
 #include "example_test.h"
 #include "../sock/sock_test.h"
+
+#ifndef ECHO_SERVER
+#  define ECHO_SERVER "echo_server"  /* the server program under test */
+#endif
 
 enum { EXIT_MS = 20000 };
 
@@ -79,21 +87,22 @@ START_TEST(echo_server_flags)
 {
   static const char *const names[] = {"--host", "--port", "--idle-friendly", "--no-stdin",
                                       "--verbose", "--help"};
-  ex_proc_t *p = ex_run_expect("echo_server", "--help", EXIT_MS, 0);
+  ex_proc_t *p = ex_run_expect(ECHO_SERVER, "--help", EXIT_MS, 0);
   size_t i;
   for (i = 0; i < sizeof names / sizeof names[0]; i++)
     ck_assert_msg(strstr(ex_stdout(p), names[i]) != NULL, "--help does not mention %s", names[i]);
   ex_free(p);
-  p = ex_run_expect("echo_server", "--bogus", EXIT_MS, 2);
+  p = ex_run_expect(ECHO_SERVER, "--bogus", EXIT_MS, 2);
   ck_assert_ptr_nonnull(strstr(ex_stderr(p), "unknown flag --bogus"));
-  ck_assert_ptr_nonnull(strstr(ex_stderr(p), "usage: echo_server"));
+  ck_assert_ptr_nonnull(strstr(ex_stderr(p), "usage: " ECHO_SERVER));
   ex_free(p);
-  ex_free(ex_run_expect("echo_server", "--port 70000", EXIT_MS, 2));
-  ex_free(ex_run_expect("echo_server", "--port -1", EXIT_MS, 2));
-  ex_free(ex_run_expect("echo_server", "--port", EXIT_MS, 2));
+  ex_free(ex_run_expect(ECHO_SERVER, "--port 70000", EXIT_MS, 2));
+  ex_free(ex_run_expect(ECHO_SERVER, "--port -1", EXIT_MS, 2));
+  ex_free(ex_run_expect(ECHO_SERVER, "--port", EXIT_MS, 2));
 }
 END_TEST
 
+#ifndef ECHO_SERVER_CASES_ONLY
 START_TEST(echo_client_flags)
 {
   static const char *const names[] = {"--host", "--port", "--connections", "--messages",
@@ -109,6 +118,7 @@ START_TEST(echo_client_flags)
   ex_free(ex_run_expect("echo_client", "--port 1 extra", EXIT_MS, 2));
 }
 END_TEST
+#endif /* ECHO_SERVER_CASES_ONLY */
 
 /* ---- The pair ------------------------------------------------------------------ */
 
@@ -118,7 +128,7 @@ END_TEST
 START_TEST(echo_pair_one_connection)
 {
   unsigned short port;
-  ex_proc_t *srv = ex_start_server("echo_server", "--port 0 --verbose", &port);
+  ex_proc_t *srv = ex_start_server(ECHO_SERVER, "--port 0 --verbose", &port);
   ex_proc_t *cli = ex_start("echo_client", "--port %u --messages 500", port);
   int code = ex_wait_exit(cli, EXIT_MS);
   EX_ASSERT_EXIT(cli, code, 0);
@@ -140,7 +150,7 @@ END_TEST
 START_TEST(echo_pair_many_connections)
 {
   unsigned short port;
-  ex_proc_t *srv = ex_start_server("echo_server", "--port 0 --verbose", &port);
+  ex_proc_t *srv = ex_start_server(ECHO_SERVER, "--port 0 --verbose", &port);
   ex_proc_t *cli = ex_start("echo_client", "--port %u --connections 20 --messages 40 --size 10000",
                             port);
   int code = ex_wait_exit(cli, 40000);
@@ -162,7 +172,7 @@ END_TEST
 START_TEST(echo_pair_idle_friendly)
 {
   unsigned short port;
-  ex_proc_t *srv = ex_start_server("echo_server", "--port 0 --idle-friendly", &port);
+  ex_proc_t *srv = ex_start_server(ECHO_SERVER, "--port 0 --idle-friendly", &port);
   ex_proc_t *cli = ex_start("echo_client", "--port %u --connections 4 --messages 100 --size 300",
                             port);
   int code = ex_wait_exit(cli, EXIT_MS);
@@ -182,7 +192,7 @@ START_TEST(echo_server_half_close)
 {
   unsigned short port;
   WSADATA wsa;
-  ex_proc_t *srv = ex_start_server("echo_server", "--port 0", &port);
+  ex_proc_t *srv = ex_start_server(ECHO_SERVER, "--port 0", &port);
   int code;
   ck_assert_int_eq(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
   half_close_round(port, 200000);
@@ -203,7 +213,7 @@ START_TEST(echo_server_stops_with_open_connections)
   SOCKET s[3];
   char buf[16];
   int i, code;
-  ex_proc_t *srv = ex_start_server("echo_server", "--port 0 --verbose", &port);
+  ex_proc_t *srv = ex_start_server(ECHO_SERVER, "--port 0 --verbose", &port);
   ck_assert_int_eq(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
   for (i = 0; i < 3; i++) {
     s[i] = test_raw_connect(port);
@@ -228,7 +238,7 @@ END_TEST
 START_TEST(echo_server_stops_at_end_of_stdin)
 {
   unsigned short port;
-  ex_proc_t *srv = ex_start_server("echo_server", "--port 0", &port);
+  ex_proc_t *srv = ex_start_server(ECHO_SERVER, "--port 0", &port);
   int code = ex_stop(srv, EXIT_MS);
   EX_ASSERT_EXIT(srv, code, 0);
   ck_assert_ptr_nonnull(strstr(ex_stderr(srv), "framework bytes per connection"));
@@ -236,6 +246,7 @@ START_TEST(echo_server_stops_at_end_of_stdin)
 }
 END_TEST
 
+#ifndef ECHO_SERVER_CASES_ONLY
 /* ---- The client catches what goes wrong --------------------------------------------- */
 
 /* A liar: echoes everything but flips one bit at byte 1000 of the stream. */
@@ -324,3 +335,4 @@ Suite *cosock_test_suite(void)
   suite_add_tcase(s, tc);
   return s;
 }
+#endif /* ECHO_SERVER_CASES_ONLY */

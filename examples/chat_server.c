@@ -69,6 +69,12 @@ enum {
                         arrays a client keeps for it when --queue is large */
 };
 
+/* What is allocated and not freed yet: both are 0 after a clean stop (checked). */
+static struct {
+  volatile LONG msgs;
+  volatile LONG clients;
+} live;
+
 /* ---- Messages: written once, shared by every queue ---------------------------- */
 
 typedef struct msg {
@@ -95,6 +101,7 @@ static msg_t *msg_new(const char *fmt, ...)
   va_end(ap);
   m->refs = 1;
   m->len = (size_t)n;
+  InterlockedIncrement(&live.msgs);
   return m;
 }
 
@@ -102,8 +109,10 @@ static void msg_retain(msg_t *m) { InterlockedIncrement(&m->refs); }
 
 static void msg_release(msg_t *m)
 {
-  if (m != NULL && InterlockedDecrement(&m->refs) == 0)
+  if (m != NULL && InterlockedDecrement(&m->refs) == 0) {
     free(m);
+    InterlockedDecrement(&live.msgs);
+  }
 }
 
 /* ---- A client: two tasks sharing one struct --------------------------------------- */
@@ -488,6 +497,7 @@ static void client_release(client_t *c)
   free(c->writer.batch);
   free(c->writer.bufs);
   free(c);
+  InterlockedDecrement(&live.clients);
 }
 
 static void reader_done(co_task_t *t) { client_release(((reader_t *)t)->c); }
@@ -518,6 +528,7 @@ static client_t *client_new(const sock_accept_t *acc)
   c->writer.c = c;
   c->writer.batch_max = batch_max;
   c->refs = 2;  /* its reader and its writer */
+  InterlockedIncrement(&live.clients);
   sock_chan_init(&c->queue, c->slots, cfg.queue);
   sock_reader_init(&c->reader.lines, c->sock, c->line_buf, cfg.max_line + 1);
   sock_addr_format(&acc->peer, c->peer, sizeof c->peer);
@@ -615,12 +626,14 @@ int main(int argc, char **argv)
    * Tasks the accept loop spawns meanwhile start cancelled. The room's list
    * is only for broadcasting: the stop does not need it. */
   clean = cli_server_stop(g.rt, NULL, &counters);
+  clean = clean && live.msgs == 0 && live.clients == 0;  /* nothing of ours left either */
   if (cfg.verbose || !clean)
     fprintf(stderr,
             "chat_server: %ld clients joined, %ld dropped, %ld waits for room in a queue; "
-            "counters at stop: %ld sockets, %ld tasks, %ld pending operations\n",
+            "counters at stop: %ld sockets, %ld tasks, %ld pending operations, "
+            "%ld clients and %ld messages not freed\n",
             (long)g.joined, (long)g.drops, (long)g.waits, counters.sockets, counters.tasks,
-            counters.pending_ops);
+            counters.pending_ops, (long)live.clients, (long)live.msgs);
   sock_runtime_shutdown(g.rt);
   cli_stop_exiting();
   return clean ? 0 : 1;

@@ -379,6 +379,7 @@ static void slot_run(accept_slot_t *slot, DWORD error)
       /* The peer reset before we accepted: transient, post again. Anything
        * else that fails at once would fail again: retire the slot. */
       if (error != WSAECONNRESET && error != ERROR_NETNAME_DELETED &&
+          error != ERROR_UNEXP_NET_ERR /* Wine, for a client that reset first */ &&
           error != ERROR_OPERATION_ABORTED && !stopping()) {
         fprintf(stderr, "baseline: accept slot retired (error %lu)\n", (unsigned long)error);
         break;

@@ -3,8 +3,11 @@
 #
 # Runs echo_server, http_server and chat_server (the mingw-release build: Release, no debug
 # checks) side by side under Wine for MINUTES (default 10), each under a mix of well-behaved,
-# slow, resetting and malformed clients (tests/soak/soak_clients.py, one process per server),
-# and samples every server every 10 s:
+# slow, resetting and malformed clients (tests/soak/soak_clients.py, one process per server).
+# Beside them runs a control: the hand-written thread-pool echo server of the benchmark
+# (tests/bench/baseline_echo_server.c, no cosock code) under the same echo clients, because
+# Wine 8 itself keeps some memory per connection served (measured: the control grows too,
+# steadily, with no live connection left behind). Every server is sampled every 10 s:
 #   private_kb  Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup: pages the process
 #               alone has touched (the closest Linux view of Windows' private bytes);
 #   fds         the process's open Unix descriptors: under Wine every socket a process holds
@@ -15,9 +18,12 @@
 # Then it stops the clients and the servers (end of stdin) and checks:
 #   - no errors on the well-behaved clients, and some traffic;
 #   - each server exits 0, which it does only with every counter back at zero after its stop;
-#   - after warm-up (the first fifth of the run, at least 60 s), private_kb and fds (and
-#     handles where the system counts them) grow by less than 5% to the end of the run
-#     (the mean of the last three samples against the mean of the first three after warm-up).
+#   - after warm-up (the first third of the run, at least 60 s), fds (and handles where the
+#     system counts them) grow by less than 5% to the end of the run (the mean of the last
+#     three samples against the mean of the first three after warm-up);
+#   - private_kb after warm-up: grows by less than 5%, or, where the control grows too (Wine),
+#     by no more per connection than the control's growth per connection plus 5%
+#     (connections: those the clients opened, spread evenly over the run).
 # Samples go to build/soak/<server>.tsv, the verdict to build/soak/summary.txt and stdout.
 # Exit status 0 only if every server passed. Self-stopping: every child is ended on exit.
 # Not part of .ci/test (it takes minutes by design).
@@ -40,12 +46,16 @@ if ! command -v python3 >/dev/null; then
     if [ "$(id -u)" -eq 0 ]; then apt-get install -y python3 >/dev/null; else sudo apt-get install -y python3 >/dev/null; fi
 fi
 (cd "$root" && cmake --preset mingw-release >"$out/configure.log" 2>&1 &&
-    cmake --build --preset mingw-release --target echo_server http_server chat_server -j 2 \
+    cmake --build --preset mingw-release --target echo_server http_server chat_server \
+        baseline_echo_server -j 2 \
         >"$out/build.log" 2>&1) || { say "build failed (build/soak/build.log)"; exit 1; }
 exe_dir="$root/build/mingw-release/examples"
 ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 
-servers=(echo http chat)
+servers=(echo http chat control)
+exe_of() { [ "$1" = control ] && echo "$root/build/mingw-release/tests/bench/baseline_echo_server.exe" ||
+           echo "$exe_dir/${1}_server.exe"; }
+clients_of() { [ "$1" = control ] && echo echo || echo "$1"; }
 declare -A pid holder port err clients
 
 cleanup() {
@@ -73,8 +83,9 @@ for s in "${servers[@]}"; do
     sleep 100000 >"$fifo" &
     holder[$s]=$!
     err[$s]="$out/$s.err"
-    COSOCK_STATS_MS=$((interval * 1000)) "$root/cmake/wine-run.sh" "$exe_dir/${s}_server.exe" \
-        --host 127.0.0.1 --port 0 --verbose <"$fifo" >"$out/$s.out" 2>"${err[$s]}" &
+    verbose=--verbose; [ "$s" = control ] && verbose=
+    COSOCK_STATS_MS=$((interval * 1000)) "$root/cmake/wine-run.sh" "$(exe_of "$s")" \
+        --host 127.0.0.1 --port 0 $verbose <"$fifo" >"$out/$s.out" 2>"${err[$s]}" &
     pid[$s]=$!
     for i in $(seq 300); do
         tr -d '\r' <"$out/$s.out" | grep -q '^listening on ' && break
@@ -87,7 +98,7 @@ for s in "${servers[@]}"; do
     say "${s}_server: pid ${pid[$s]}, port ${port[$s]}"
 done
 for s in "${servers[@]}"; do
-    python3 "$root/tests/soak/soak_clients.py" "$s" "${port[$s]}" "$seconds" \
+    python3 "$root/tests/soak/soak_clients.py" "$(clients_of "$s")" "${port[$s]}" "$seconds" \
         >"$out/$s.clients" 2>&1 &
     clients[$s]=$!
 done
@@ -138,11 +149,27 @@ growth() {
 }
 first_after() { awk -F'\t' -v col="$2" -v warm="$3" 'NR > 1 && $1 >= warm {print $col; exit}' "$1"; }
 last_of() { tail -n 1 "$1" | cut -f "$2"; }
-warm=$(( seconds / 5 )); [ "$warm" -ge 60 ] || warm=60; [ "$warm" -lt "$seconds" ] || warm=0
+warm=$(( seconds / 3 )); [ "$warm" -ge 60 ] || warm=60; [ "$warm" -lt "$seconds" ] || warm=0
+# kb_per_kconn FILE CONNECTIONS: private KB grown after warm-up per 1,000 connections opened
+# in that time (the clients open them at a steady rate).
+kb_per_kconn() {
+    awk -F'\t' -v warm="$warm" -v total="$seconds" -v conns="$2" '
+        NR > 1 && $1 >= warm && $2 ~ /^[0-9]+$/ { v[n] = $2; t[n++] = $1 }
+        END {
+            if (n < 2 || conns == 0) { print "n/a"; exit }
+            k = n >= 6 ? 3 : 1
+            for (i = 0; i < k; i++) { a += v[i]; b += v[n - 1 - i]; ta += t[i]; tb += t[n - 1 - i] }
+            c = conns * ((tb - ta) / k) / total
+            printf "%.1f", (b - a) / k / (c / 1000)
+        }' "$1"
+}
+conns_of() { sed -n 's/.*connections=\([0-9]*\).*/\1/p' "$out/$1.clients" | tail -n 1; }
+control_rate=$(kb_per_kconn "$out/control.tsv" "$(conns_of control)")
 ok_all=1
 {
     echo "soak of $minutes min, $(date -u +%Y-%m-%dT%H:%MZ), warm-up $warm s, samples every $interval s"
-    printf '%-6s %-9s %22s %7s %13s %7s %9s %s\n' server verdict "private KB warm -> end" growth \
+    echo "private KB grown per 1,000 connections after warm-up: the control (no cosock) $control_rate"
+    printf '%-7s %-9s %22s %7s %13s %7s %9s %s\n' server verdict "private KB warm -> end" growth \
         "fds warm->end" growth handles "clients / stop"
     for s in "${servers[@]}"; do
         f="$out/$s.tsv"
@@ -152,21 +179,28 @@ ok_all=1
         why=()
         [ "${client_rc[$s]}" -eq 0 ] || why+=("well-behaved clients failed")
         [ "${server_rc[$s]}" -eq 0 ] || why+=("server exit ${server_rc[$s]} (counters not at zero?)")
-        for g in "$pg" "$fg"; do
-            awk -v g="$g" 'BEGIN{exit !(g == "n/a" || g == "inf" || g + 0 >= 5)}' && why+=("growth $g%")
-        done
+        [ "$s" != control ] || fg=n/a-control  # its descriptors and memory are the reference
+        [ "$s" = control ] || ! awk -v g="$fg" 'BEGIN{exit !(g == "n/a" || g == "inf" || g + 0 >= 5)}' ||
+            why+=("descriptors grew $fg%")
+        rate=$(kb_per_kconn "$f" "$(conns_of "$s")")
+        if [ "$s" != control ] && awk -v g="$pg" 'BEGIN{exit !(g == "n/a" || g == "inf" || g + 0 >= 5)}'; then
+            if ! awk -v r="$rate" -v c="$control_rate" \
+                    'BEGIN{exit !(r != "n/a" && c != "n/a" && r + 0 <= (c + 0) * 1.05)}'; then
+                why+=("private bytes grew $pg% ($rate KB per 1,000 connections; control $control_rate)")
+            fi
+        fi
         if [ "$h_end" != 0 ] && [ "$h_end" != "?" ]; then
             awk -v g="$hg" 'BEGIN{exit !(g == "n/a" || g == "inf" || g + 0 >= 5)}' && why+=("handles grew $hg%")
         fi
         verdict=PASS; [ "${#why[@]}" -eq 0 ] || { verdict=FAIL; ok_all=0; }
-        printf '%-6s %-9s %10s -> %-9s %6s%% %5s -> %-5s %6s%% %9s %s\n' "$s" "$verdict" \
+        printf '%-7s %-9s %10s -> %-9s %6s%% %5s -> %-5s %6s%% %9s %s\n' "$s" "$verdict" \
             "$(first_after "$f" 2 "$warm")" "$(last_of "$f" 2)" "$pg" \
             "$(first_after "$f" 3 "$warm")" "$(last_of "$f" 3)" "$fg" \
             "$([ "$h_end" = 0 ] && echo "0 (stub)" || echo "$h_end")" \
-            "${line#SOAK }; exit ${server_rc[$s]}"
+            "${line#SOAK }; exit ${server_rc[$s]}; $rate KB per 1,000 connections"
         [ "${#why[@]}" -eq 0 ] || echo "       ${why[*]}"
         grep '^soak_clients:' "$out/$s.clients" | head -n 5 | sed 's/^/       /'
-        tr -d '\r' <"${err[$s]}" | grep -E 'counters at stop' | sed 's/^/       /'
+        tr -d '\r' <"${err[$s]}" | grep -E 'counters at stop|connections accepted' | sed 's/^/       /'
     done
 } >"$out/summary.txt"
 cat "$out/summary.txt"

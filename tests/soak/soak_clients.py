@@ -18,7 +18,7 @@ each kind on its own threads, each client a fresh connection:
 Only well-behaved clients count errors: a wrong or missing answer, a refused
 connection or a timeout. Whatever the server does to the others (408, drop,
 reset) is its right. Prints one line per kind and a last line
-    SOAK server=echo good_ops=N good_errors=E slow=N resets=N malformed=N
+    SOAK server=echo connections=N good_ops=N good_errors=E slow=N resets=N malformed=N
 and exits 0 only if good_errors is 0 and good_ops > 0.
 Standard library only.
 """
@@ -37,7 +37,8 @@ TIMEOUT = 20.0  # a well-behaved client's bound on any one answer
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
-        self.counts = {"good_ops": 0, "good_errors": 0, "slow": 0, "resets": 0, "malformed": 0}
+        self.counts = {"good_ops": 0, "good_errors": 0, "slow": 0, "resets": 0, "malformed": 0,
+                       "connections": 0}
         self.first_errors = []
 
     def add(self, key, n=1):
@@ -51,8 +52,13 @@ class Stats:
                 self.first_errors.append(what)
 
 
+STATS = None  # the run's Stats, for connect() to count connections
+
+
 def connect(port, timeout=TIMEOUT):
     s = socket.create_connection((HOST, port), timeout=timeout)
+    if STATS is not None:
+        STATS.add("connections")
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -294,7 +300,9 @@ def main():
         return 2
     server, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     good, slow, reset, malformed = KINDS[server]
+    global STATS
     st, stop = Stats(), threading.Event()
+    STATS = st
     threads = []
     seed = 1
     for kind, fn in (("good", good), ("slow", slow), ("reset", reset), ("malformed", malformed)):
@@ -310,9 +318,9 @@ def main():
     c = st.counts
     for e in st.first_errors:
         print("soak_clients: %s: %s" % (server, e), file=sys.stderr)
-    print("SOAK server=%s good_ops=%d good_errors=%d slow=%d resets=%d malformed=%d" %
-          (server, c["good_ops"], c["good_errors"], c["slow"], c["resets"], c["malformed"]),
-          flush=True)
+    print("SOAK server=%s connections=%d good_ops=%d good_errors=%d slow=%d resets=%d "
+          "malformed=%d" % (server, c["connections"], c["good_ops"], c["good_errors"], c["slow"],
+                            c["resets"], c["malformed"]), flush=True)
     return 0 if c["good_errors"] == 0 and c["good_ops"] > 0 else 1
 
 

@@ -117,8 +117,10 @@ static void conn_done(co_task_t *t)
  * two, 1.08x with eight). On a pool saturated by busy connections each
  * set-up waits on the system for tens of milliseconds, so the loops bound
  * how fast newcomers get in: of 1,000 clients arriving at 1,000/s into
- * closed-loop ping-pong, about 200, 550, 830 and 980 were served within
- * 10 s with 1, 8, 16 and 32 loops (run_bench.sh's `arrive` point). */
+ * closed-loop ping-pong, about 200, 550, 830 and 960 were served within
+ * 10 s with 1, 8, 16 and 32 loops, and all 1,000 with 32 loops and the
+ * listener's 32 AcceptEx calls posted (run_bench.sh's `arrive` point,
+ * 2026-11-30; sock/accept.c has the measurements). */
 enum { MAX_ACCEPTORS = 64 };
 
 typedef struct server {

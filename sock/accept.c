@@ -18,21 +18,23 @@
  * slot that is merely between its completion and its re-post.
  *
  * Under load (measured under Wine 8: 1,000 clients arriving at 1,000/s
- * into closed-loop ping-pong, run_bench.sh's `arrive` point), what bounds
- * the accepts is the number of accept loops, not the AcceptEx calls posted:
- * echo_server served about 200, 290, 500-600, 830 and 980 of the 1,000 in
- * the 10 s window with 1, 2, 8, 16 and 32 loops (8 slots posted), where the
- * hand-written baseline, which sets each connection up in its slot's own
- * completion (32 slots), served 1,000. With one loop, 188 of 189 accepts
- * completed with no loop waiting, and the loop came back for the next one
- * every ~60 ms: each iteration (taking the connection, starting its first
- * receive, re-posting) waits on system calls that a saturated wineserver
- * answers slowly. These did not change the count: 32 or 42 slots instead of
- * 8; the listener's IO object at high callback priority; setting the
- * connection up (socket object, IO object, options) in the completion; the
- * re-post moved off the loop to a work item. Not one AcceptEx finished at
- * once under Wine (0 of ~700), so the skip-mode drain above never runs
- * there.
+ * into closed-loop ping-pong, run_bench.sh's `arrive` point), accepted
+ * connections wait in two places. First, for an accept loop: each loop's
+ * iteration (taking the connection, starting its first receive) waits on
+ * system calls that a saturated wineserver answers slowly, so the loops
+ * bound the rate (echo_server served about 200, 290, 550, 830 and 960 of
+ * the 1,000 in the 10 s window with 1, 2, 8, 16 and 32 loops). Second, in
+ * the completion queue: a slot's completion is queued behind the busy
+ * connections' completions before it can be posted again, so with 8 slots
+ * posted (and 32 loops) some newcomers still waited there (served 948-1,000
+ * by round, median 987, 2026-11-30 09:55Z), and with 32 slots posted, as
+ * many as the hand-written baseline keeps, all 1,000 were served in 5 of 6
+ * rounds (median 1,000; the baseline 989; round trips/s 1.05x the
+ * baseline's, 09:58Z). Hence 32 by default. These did not help: the
+ * listener's IO object at high callback priority; setting the connection
+ * up (socket object, IO object, options) in the completion; the re-post
+ * moved off the loop to a work item. Not one AcceptEx finished at once
+ * under Wine (0 of ~700), so the skip-mode drain above never runs there.
  */
 #include "sock_internal.h"
 

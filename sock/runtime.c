@@ -221,7 +221,7 @@ int sock_runtime_create(sock_runtime_t **out, const sock_runtime_config_t *confi
   InitializeSRWLock(&rt->lock);
   for (int i = 0; i < SOCK__TASK_LOCKS; i++)
     InitializeSRWLock(&rt->task_locks[i]);
-  rt->accepts_posted = config != NULL && config->accepts_posted > 0 ? config->accepts_posted : 8;
+  rt->accepts_posted = config != NULL && config->accepts_posted > 0 ? config->accepts_posted : 32;
   error = sock__runtime_init(rt, config);
   if (error != CO_OK) {
     sock__runtime_free(rt);

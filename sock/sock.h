@@ -126,7 +126,7 @@ typedef struct sock_runtime sock_runtime_t;
 typedef struct sock_runtime_config {
   unsigned min_threads;    /* 0 and 0: use the process's default pool */
   unsigned max_threads;    /* otherwise a private pool with these limits */
-  unsigned accepts_posted; /* AcceptEx calls a listener keeps posted; 0 = 8 */
+  unsigned accepts_posted; /* AcceptEx calls a listener keeps posted; 0 = 32 */
 } sock_runtime_config_t;
 
 typedef struct sock_counters {

@@ -445,7 +445,7 @@ static void run_soak(const soak_config_t *cfg, const char *title)
   printf("%s: %u clients x %u messages (1..%d bytes) on %u threads, %u at a time each; "
          "%u accept loop(s) on %u slots; p = %.3f on mask 0x%lx, seed %lu\n",
          title, cfg->clients, cfg->messages, MAX_MSG, cfg->threads, cfg->batch,
-         cfg->accept_loops, cfg->accepts_posted != 0 ? cfg->accepts_posted : 8u, cfg->p,
+         cfg->accept_loops, cfg->accepts_posted != 0 ? cfg->accepts_posted : 32u, cfg->p,
          cfg->mask, cfg->seed);
   sock_fault_random(cfg->p, cfg->mask, cfg->seed);
 

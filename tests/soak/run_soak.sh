@@ -154,7 +154,7 @@ warm=$(( seconds / 3 )); [ "$warm" -ge 60 ] || warm=60; [ "$warm" -lt "$seconds"
 # in that time (the clients open them at a steady rate).
 kb_per_kconn() {
     awk -F'\t' -v warm="$warm" -v total="$seconds" -v conns="$2" '
-        NR > 1 && $1 >= warm && $2 ~ /^[0-9]+$/ { v[n] = $2; t[n++] = $1 }
+        NR > 1 && $1 >= warm && $2 ~ /^[0-9]+$/ { v[n + 0] = $2; t[n++] = $1 }
         END {
             if (n < 2 || conns == 0) { print "n/a"; exit }
             k = n >= 6 ? 3 : 1

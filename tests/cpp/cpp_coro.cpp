@@ -327,6 +327,19 @@ SOCKET start_quiet(sock_runtime_t *rt, unsigned deadline_ms, SOCKET *listener)
 
 }  // namespace
 
+/* The end of a quiet-peer test: counters at zero, the one frame made and
+ * freed, and everything the test opened closed. */
+static void quiet_finish(sock_runtime_t *rt, SOCKET peer, SOCKET listener)
+{
+  wait_counters_zero(rt);
+  ck_assert_int_eq(frames_made, 1);
+  ck_assert_int_eq(frames_gone, 1);
+  closesocket(peer);
+  closesocket(listener);
+  CloseHandle(quiet.done);
+  runtime_stop(rt);
+}
+
 /* sock_task_cancel on a coroutine suspended in a receive: the co_await
  * returns CO_ECANCELED, and every later await too; the coroutine cleans up
  * and ends, its frame freed. In debug builds the parked task names the line
@@ -349,13 +362,7 @@ START_TEST(cancel_recv)
   ck_assert_int_eq(sock_runtime_wait_tasks(rt, WAIT_MS), 1);
   ck_assert_msg(quiet.recv_error == CO_ECANCELED, "receive: %s", co_errname(quiet.recv_error));
   ck_assert_msg(quiet.next_error == CO_ECANCELED, "next: %s", co_errname(quiet.next_error));
-  wait_counters_zero(rt);
-  ck_assert_int_eq(frames_made, 1);
-  ck_assert_int_eq(frames_gone, 1);
-  closesocket(peer);
-  closesocket(listener);
-  CloseHandle(quiet.done);
-  runtime_stop(rt);
+  quiet_finish(rt, peer, listener);
 }
 END_TEST
 
@@ -375,13 +382,7 @@ START_TEST(deadline_silent_peer)
   ck_assert_msg(quiet.sleep_error == CO_OK, "sleep: %s", co_errname(quiet.sleep_error));
   ck_assert_msg(quiet.recv_ms >= 200 && quiet.recv_ms < 10000, "the receive waited %lu ms",
                 static_cast<unsigned long>(quiet.recv_ms));
-  wait_counters_zero(rt);
-  ck_assert_int_eq(frames_made, 1);
-  ck_assert_int_eq(frames_gone, 1);
-  closesocket(peer);
-  closesocket(listener);
-  CloseHandle(quiet.done);
-  runtime_stop(rt);
+  quiet_finish(rt, peer, listener);
 }
 END_TEST
 

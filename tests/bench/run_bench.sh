@@ -15,7 +15,7 @@
 #   2. Starts the servers under Wine (cmake/wine-run.sh, in a prefix of its own:
 #      build/bench-wineprefix) with the `ulimit -n` raised, reads each one's
 #      "listening on H:P" line for its port.
-#   3. Drives them with the native load generator, alternating A B (C) A B (C), R rounds (default
+#   3. Drives them with the native load generator, alternating A B (C), B (C) A, ..., R rounds (default
 #      3), T seconds per run (default 5), at the points (--points, default all, in order):
 #        CxS      C connections, all open before timing, closed-loop S-byte ping-pong:
 #                 1x64 64x64 1000x64 64x4096
@@ -33,7 +33,8 @@
 #      reads the server process's private memory and RSS from /proc before and after.
 #      The framework bytes per connection are what each server prints on stderr when it
 #      exits ("framework bytes per connection: N").
-#   5. Runs the co/ resume micro-benchmark (native).
+#   5. Runs the co/ resume micro-benchmark (native) and the C++ await micro-benchmark
+#      (cpp_await_bench, under Wine, where the mingw toolchain has C++20 coroutines).
 #   6. Prints a table of medians, cosock/baseline ratios and the spread between rounds
 #      (and one for cosock_cpp: its ratios to the baseline and to cosock).
 #      Raw figures go to build/bench-results/<date>/.
@@ -131,6 +132,9 @@ if [ "$do_build" = 1 ]; then
         if [ "$want_cosock" = 1 ] && [ -n "$cpp_target" ] &&
            cmake --build "$win_dir" --target help 2>/dev/null | grep -q "^$cpp_target: "; then
             win_targets+=("$cpp_target")
+        fi
+        if cmake --build "$win_dir" --target help 2>/dev/null | grep -q "^cpp_await_bench: "; then
+            win_targets+=(cpp_await_bench)
         fi
     }
     if ! { cmake --preset mingw -B "$win_dir" "${common[@]}" "${extra[@]}" && with_cpp_target &&
@@ -320,7 +324,12 @@ run_point() { # run_point ROUND POINT SERVER
 t_start=$(date +%s)
 for r in $(seq "$rounds"); do
     for p in $points; do
-        for s in "${servers[@]}"; do run_point "$r" "$p" "$s"; done
+        # The order turns each round (A B C, B C A, C A B, ...): no server always
+        # runs first, or right after the same neighbour.
+        n=${#servers[@]}
+        for i in $(seq 0 $((n - 1))); do
+            run_point "$r" "$p" "${servers[$(( (i + r - 1) % n ))]}"
+        done
     done
 done
 declare -A fw_bytes
@@ -372,6 +381,15 @@ if [ -x "$co_bench" ]; then
     "$co_bench" "$co_steps" >"$co_out" 2>&1 || say "co_resume_bench failed"
 else
     echo "(co_resume_bench not built)" >"$co_out"
+fi
+cpp_bench="$win_dir/tests/bench/cpp_await_bench.exe"
+cpp_bench_out="$results/cpp_await_bench.txt"
+if [ -x "$cpp_bench" ]; then
+    say "C++ await micro-benchmark (under Wine)"
+    "$root/cmake/wine-run.sh" "$cpp_bench" "$co_steps" </dev/null >"$cpp_bench_out" 2>&1 ||
+        say "cpp_await_bench failed"
+else
+    echo "(cpp_await_bench not built: no C++20 coroutines in the mingw toolchain)" >"$cpp_bench_out"
 fi
 
 # ---- 6. report ----------------------------------------------------------------------------------
@@ -469,6 +487,9 @@ echo "   but untouched memory; includes each server's receive buffers and Wine's
 echo
 echo "co/ resume cost (native, tests/bench/co_resume_bench.c):"
 sed 's/^/  /' "$co_out"
+echo
+echo "one await of a C++20 coroutine beside the macros' (Windows, under Wine, tests/bench/cpp_await_bench.cpp):"
+sed 's/^/  /' "$cpp_bench_out"
 echo
 echo "raw figures: $raw"
 } | tee "$results/report.txt"

@@ -20,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef PIPE_REJECT_REMOTE_CLIENTS  /* missing from Wine's winbase.h */
+#  define PIPE_REJECT_REMOTE_CLIENTS 0x00000008
+#endif
+
 #define SOCK__PIPE_PREFIX   L"\\\\.\\pipe\\"
 #define SOCK__PIPE_PATH_MAX 256   /* characters, prefix included (CreateNamedPipe's limit) */
 #define SOCK__PIPE_BUFFER   65536
@@ -351,6 +355,8 @@ int sock_pipe_wait_client_start(sock_op_t *op, sock_t *pipe, co_task_t *task)
       return op->error;
     /* A client opened and closed again before the call: let it go. */
     DisconnectNamedPipe(sock__os_handle(pipe));
+    op->error = CO_OK;  /* a completion records only failures */
+    op->win32_error = 0;
   }
 }
 

@@ -45,7 +45,9 @@
  *   frees everything it allocated. Tasks must be finished (or parked for
  *   good) by then: their structs belong to their owners.
  * - A socket (sock_t): allocated by sock_listen, sock_connect_start or an
- *   accept; released by exactly one sock_close. Closing cancels its pending
+ *   accept (a pipe end or a file is a sock_t too: sock_pipe_create,
+ *   sock_pipe_create_instance, sock_pipe_open_start, sock_file_open);
+ *   released by exactly one sock_close. Closing cancels its pending
  *   operations (their tasks wake with CO_ECANCELED); its memory is freed when
  *   the last of them has completed, so sock_close never waits and may be
  *   called from inside a task. Do not use the pointer after sock_close.
@@ -69,7 +71,8 @@
  *   CO_ECONNREFUSED   nobody listens at the address (WSAECONNREFUSED,
  *                     ERROR_CONNECTION_REFUSED)
  *   CO_ECONNRESET     the peer reset the connection (WSAECONNRESET,
- *                     ERROR_NETNAME_DELETED)
+ *                     ERROR_NETNAME_DELETED); a pipe's peer gone, on a send
+ *                     (ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED)
  *   CO_ECONNABORTED   the connection was aborted locally (WSAECONNABORTED,
  *                     ERROR_CONNECTION_ABORTED)
  *   CO_ETIMEDOUT      the task's deadline passed (sock_deadline_set), or the
@@ -84,6 +87,12 @@
  *                     WSAEMSGSIZE)
  *   CO_ECLOSED        a closed channel (sock_chan_close); a socket closed
  *                     under a call (WSAENOTSOCK)
+ *   CO_ENOENT         no such file, folder or pipe (ERROR_FILE_NOT_FOUND,
+ *                     ERROR_PATH_NOT_FOUND)
+ *   CO_EEXIST         the file exists (ERROR_FILE_EXISTS, ERROR_ALREADY_EXISTS)
+ *   CO_ENOSPC         the disk is full (ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL)
+ *   (Named pipes and files: their own sections below say what each of their
+ *   functions gives, CO_EOF for ERROR_HANDLE_EOF included.)
  *   CO_ESHUTDOWN      the runtime is shutting down: every start (socket
  *                     operations, sleep, the waits between tasks, listen,
  *                     connect) fails with it, and nothing new starts

@@ -57,7 +57,10 @@ typedef enum sock_syscall {
  * next call) fail with `error` (a WSA.../ERROR_... code; 0 picks the call's
  * usual failure: WSAEMFILE for a socket, WSAECONNRESET for a transfer,
  * ERROR_NOT_ENOUGH_MEMORY for the thread pool, WSATRY_AGAIN for a lookup,
- * ERROR_NETNAME_DELETED for a completion). count 0: every call from nth on.
+ * ERROR_NETNAME_DELETED for a completion, ERROR_NO_SYSTEM_RESOURCES for a
+ * pipe instance, ERROR_BROKEN_PIPE for ConnectNamedPipe and ReadFile,
+ * ERROR_ACCESS_DENIED for CreateFileW, ERROR_NO_DATA for WriteFile). count
+ * 0: every call from nth on.
  * Replaces what was armed for `call`.
  *
  * SOCK_FAULT_SYNC as the error of SOCK_SYS_READFILE or SOCK_SYS_WRITEFILE

@@ -48,6 +48,7 @@ win_dir="$root/build/bench-mingw"
 export COSOCK_WINEPREFIX="${BENCH_WINEPREFIX:-$root/build/bench-wineprefix}"
 export COSOCK_WINESERVER_PERSIST=300
 stamp=$(date -u +%Y-%m-%dT%H:%MZ)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 results="$root/build/bench-results/pipe-file-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
 work=$(mktemp -d -p "$root/build")
@@ -156,11 +157,12 @@ done
 # ---- 4. the table ----------------------------------------------------------------------------
 median() { sort -g | awk 'BEGIN {OFMT = "%.1f"} {a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -F'\t' -v part="$1" -v point="$2" -v prog="$3" '$2 == part && $3 == point && $4 == prog {print $5}' "$raw"; }
-spread() { sort -g | awk '{a[NR]=$1} END {if (NR < 2) {print "-"; exit} m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.0f%%", m > 0 ? 100*(a[NR]-a[1])/m : 0}'; }
+spread() { sort -g | awk '{a[NR]=$1} END {if (NR < 2) {print "-"; exit} m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.0f%%", (m > 0 ? 100*(a[NR]-a[1])/m : 0)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2fx", a/b; else print "-"}'; }
 {
 echo
-echo "run_pipe_file_bench: $stamp, $rounds rounds, programs alternated within each point (medians)"
+echo "run_pipe_file_bench: $stamp, $rounds rounds, programs alternated within each point (medians);"
+echo "load average (1/5/15 min) at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| pipe echo (C conns x S bytes, $messages msgs each) | cosock pipe_echo rt/s | baseline rt/s | cosock/baseline | spread cosock / baseline |"
 echo "|---|---:|---:|---:|---:|"

@@ -881,6 +881,29 @@ START_TEST(pipe_security_default_and_custom)
   sock_close(server);
   sock_close(custom);
 
+  /* An absolute descriptor (its DACL elsewhere in memory) is copied as well. */
+  {
+    static SECURITY_DESCRIPTOR abs_sd;
+    static union { ACL acl; char bytes[256]; } dacl;
+    static union { SID sid; char bytes[SECURITY_MAX_SID_SIZE]; } world;
+    DWORD sid_len = sizeof world;
+    ck_assert(CreateWellKnownSid(WinWorldSid, NULL, &world, &sid_len));
+    ck_assert(InitializeAcl(&dacl.acl, sizeof dacl, ACL_REVISION));
+    ck_assert(AddAccessAllowedAce(&dacl.acl, ACL_REVISION, GENERIC_READ, &world));
+    ck_assert(InitializeSecurityDescriptor(&abs_sd, SECURITY_DESCRIPTOR_REVISION));
+    ck_assert(SetSecurityDescriptorDacl(&abs_sd, TRUE, &dacl.acl, FALSE));
+    c.security_descriptor = &abs_sd;
+    ck_assert_int_eq(sock_pipe_create(rt, new_pipe_name(), &c, &custom), CO_OK);
+    memset(&abs_sd, 0, sizeof abs_sd);  /* copied: the pipe does not need it any more */
+    memset(&dacl, 0, sizeof dacl);
+    ck_assert_int_eq(sock_pipe_create_instance(custom, &server), CO_OK);
+    text = dacl_of(pipe_name);
+    ck_assert_msg(wcscmp(text, L"D:(A;;GR;;;WD)") == 0, "absolute DACL read back as %ls", text);
+    LocalFree(text);
+    sock_close(server);
+    sock_close(custom);
+  }
+
   c.security_descriptor = (void *)"not a descriptor";
   ck_assert_int_eq(sock_pipe_create(rt, new_pipe_name(), &c, &custom), CO_EINVAL);
   test_wait_counters(rt, 0, 0, 0, 5000);

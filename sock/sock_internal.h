@@ -282,7 +282,7 @@ void sock__free_handles(sock_runtime_t *rt);
 
 /* op.flags: the state of one await, under the op's hub lock. */
 enum {
-  SOCK__OP_IO      = 0x01,  /* an overlapped call is in the kernel (on overlapped.Pointer) */
+  SOCK__OP_IO      = 0x01,  /* an overlapped call is in the kernel (its handle: hub.c sock__io_handle) */
   SOCK__OP_QUEUED  = 0x02,  /* in a wait list (overlapped.Internal), runtime in InternalHigh */
   SOCK__OP_WORK    = 0x04,  /* a work item runs for it (connect's resolution) */
   SOCK__OP_CANCEL  = 0x08,  /* sock_op_cancel or a task's canceller asked */

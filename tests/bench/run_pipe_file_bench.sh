@@ -9,7 +9,7 @@
 #      baseline_pipe_echo.c (a pipe echo server written directly on the thread-pool IO API)
 #      and baseline_file_copy.c (CopyFileW, and a synchronous ReadFile/WriteFile loop).
 #   2. Pipes: for each point CxS (C connections at once, S-byte messages, M messages each,
-#      default 4000; points 1x64 8x64 8x4096) and each round, starts the cosock server and
+#      default 10000; points 1x64 8x64 8x4096) and each round, starts the cosock server and
 #      the baseline server in turn (A B A B ...), each on a pipe name of its own, drives it
 #      with the same client (pipe_echo --client, every message verified), and records the
 #      client's round trips per second. The client runs under Wine too: a Linux program
@@ -17,19 +17,20 @@
 #   3. Files: makes one N MiB source file (default 256), then per round copies it with
 #      file_copy (8 in flight, 1 MiB chunks), CopyFileW and the synchronous loop (1 MiB
 #      reads and writes), alternating, each to a fresh destination, and records MB/s.
-#   4. Prints a table of medians over the rounds (default 3), the cosock/baseline ratios and
+#   Before each part, one untimed run of every program warms the caches and Wine.
+#   4. Prints a table of medians over the rounds (default 5), the cosock/baseline ratios and
 #      the spread between rounds. Raw figures in build/bench-results/pipe-file-<date>/.
 #
 # Environment: BENCH_WINEPREFIX (default build/bench-wineprefix), BENCH_CMAKE_ARGS.
 # A benchmark, not a test: the figures vary with the machine's load; keep the machine quiet.
-# The whole run takes 2-4 minutes here.
+# The whole run takes 3-5 minutes here.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
-rounds=3
-messages=4000
+rounds=5
+messages=10000
 mib=256
 do_build=1
 points="1x64 8x64 8x4096"
@@ -115,6 +116,13 @@ printf 'round\tpart\tpoint\tprogram\tvalue\n' >"$raw"
 
 # ---- 2. pipes ----------------------------------------------------------------------------
 n=0
+say "warming up the pipe programs (untimed)"
+for s in cosock baseline; do
+    n=$((n + 1)); name="cosock-bench-$$-$n"
+    if [ "$s" = cosock ]; then start_server "$pipe_echo" "$name"; else start_server "$base_pipe" "$name"; fi
+    wine_run "$pipe_echo" --client --name "$name" --connections 8 --messages 500 </dev/null >/dev/null 2>>"$log" || true
+    stop_server
+done
 for p in $points; do
     conns=${p%x*}; size=${p#*x}
     for r in $(seq "$rounds"); do
@@ -137,6 +145,11 @@ done
 src="$work/src.bin"
 say "making a $mib MiB source file"
 head -c $((mib * 1048576)) /dev/urandom >"$src"
+say "warming up the file programs (untimed)"
+wine_run "$file_copy" "$src" "$work/warm.bin" </dev/null >/dev/null 2>>"$log" || true
+wine_run "$base_copy" copyfile "$src" "$work/warm.bin" </dev/null >/dev/null 2>>"$log" || true
+wine_run "$base_copy" sync "$src" "$work/warm.bin" </dev/null >/dev/null 2>>"$log" || true
+rm -f "$work/warm.bin"
 for r in $(seq "$rounds"); do
     for s in cosock copyfile sync; do
         dst="$work/dst-$s-$r.bin"

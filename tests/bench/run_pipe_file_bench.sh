@@ -10,13 +10,15 @@
 #      and baseline_file_copy.c (CopyFileW, and a synchronous ReadFile/WriteFile loop).
 #   2. Pipes: for each point CxS (C connections at once, S-byte messages, M messages each,
 #      default 10000; points 1x64 8x64 8x4096) and each round, starts the cosock server and
-#      the baseline server in turn (A B A B ...), each on a pipe name of its own, drives it
+#      the baseline server in turn (A B, then B A in the next round, so that neither always
+#      runs first), each on a pipe name of its own, drives it
 #      with the same client (pipe_echo --client, every message verified), and records the
 #      client's round trips per second. The client runs under Wine too: a Linux program
 #      cannot open a Windows pipe.
 #   3. Files: makes one N MiB source file (default 256), then per round copies it with
 #      file_copy (8 in flight, 1 MiB chunks), CopyFileW and the synchronous loop (1 MiB
-#      reads and writes), alternating, each to a fresh destination, and records MB/s.
+#      reads and writes), alternating (the order reversed every other round), each to a
+#      fresh destination, and records MB/s.
 #   Before each part, one untimed run of every program warms the caches and Wine.
 #   4. Prints a table of medians over the rounds (default 5), the cosock/baseline ratios and
 #      the spread between rounds. Raw figures in build/bench-results/pipe-file-<date>/.
@@ -126,7 +128,9 @@ done
 for p in $points; do
     conns=${p%x*}; size=${p#*x}
     for r in $(seq "$rounds"); do
-        for s in cosock baseline; do
+        order="cosock baseline"
+        [ $((r % 2)) = 0 ] && order="baseline cosock"  # A B, B A: no program always goes first
+        for s in $order; do
             n=$((n + 1))
             name="cosock-bench-$$-$n"
             if [ "$s" = cosock ]; then start_server "$pipe_echo" "$name"; else start_server "$base_pipe" "$name"; fi
@@ -151,7 +155,9 @@ wine_run "$base_copy" copyfile "$src" "$work/warm.bin" </dev/null >/dev/null 2>>
 wine_run "$base_copy" sync "$src" "$work/warm.bin" </dev/null >/dev/null 2>>"$log" || true
 rm -f "$work/warm.bin"
 for r in $(seq "$rounds"); do
-    for s in cosock copyfile sync; do
+    order="cosock copyfile sync"
+    [ $((r % 2)) = 0 ] && order="sync copyfile cosock"
+    for s in $order; do
         dst="$work/dst-$s-$r.bin"
         case $s in
             cosock) line=$(wine_run "$file_copy" "$src" "$dst" --in-flight 8 --chunk 1048576 </dev/null 2>>"$log" || true) ;;
@@ -174,7 +180,7 @@ spread() { sort -g | awk '{a[NR]=$1} END {if (NR < 2) {print "-"; exit} m = (NR 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2fx", a/b; else print "-"}'; }
 {
 echo
-echo "run_pipe_file_bench: $stamp, $rounds rounds, programs alternated within each point (medians);"
+echo "run_pipe_file_bench: $stamp, $rounds rounds, programs alternated A B / B A within each point (medians);"
 echo "load average (1/5/15 min) at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| pipe echo (C conns x S bytes, $messages msgs each) | cosock pipe_echo rt/s | baseline rt/s | cosock/baseline | spread cosock / baseline |"

@@ -96,6 +96,26 @@ START_TEST(pipe_echo_taken_name_missing_name_bad_flags)
 }
 END_TEST
 
+/* A server stopped while two clients are in the middle of their messages
+ * still stops cleanly (exit 0); the clients see the end of the stream and
+ * exit 1. */
+START_TEST(pipe_echo_stops_with_clients_connected)
+{
+  ex_proc_t *s = start_pipe_server("--verbose"), *c;
+  int code;
+  c = ex_start("pipe_echo", "--client --name %s --connections 2 --messages 100000000", name);
+  Sleep(1500);  /* both connected and echoing (the server's count below says so) */
+  code = ex_stop(s, EXIT_MS);
+  EX_ASSERT_EXIT(s, code, 0);
+  ck_assert_msg(strstr(ex_stderr(s), "2 clients served") != NULL, "stderr:\n%s", ex_stderr(s));
+  code = ex_wait_exit(c, EXIT_MS);
+  EX_ASSERT_EXIT(c, code, 1);
+  ck_assert_msg(strstr(ex_stderr(c), "CO_EOF") != NULL, "client stderr:\n%s", ex_stderr(c));
+  ex_free(c);
+  ex_free(s);
+}
+END_TEST
+
 Suite *cosock_test_suite(void)
 {
   Suite *s = suite_create("examples_pipe_echo");
@@ -104,6 +124,9 @@ Suite *cosock_test_suite(void)
   suite_add_tcase(s, tc);
   tc = tcase_create("pipe_echo_taken_name_missing_name_bad_flags");
   tcase_add_test(tc, pipe_echo_taken_name_missing_name_bad_flags);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("pipe_echo_stops_with_clients_connected");
+  tcase_add_test(tc, pipe_echo_stops_with_clients_connected);
   suite_add_tcase(s, tc);
   return s;
 }

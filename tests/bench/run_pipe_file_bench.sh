@@ -13,7 +13,8 @@
 #      the baseline server in turn (A B, then B A in the next round, so that neither always
 #      runs first), each on a pipe name of its own, drives it
 #      with the same client (pipe_echo --client, every message verified), and records the
-#      client's round trips per second. The client runs under Wine too: a Linux program
+#      client's round trips per second, and the server process's CPU time (user + system,
+#      all threads, from /proc) per round trip. The client runs under Wine too: a Linux program
 #      cannot open a Windows pipe.
 #   3. Files: makes one N MiB source file (default 256), then per round copies it with
 #      file_copy (8 in flight, 1 MiB chunks), CopyFileW and the synchronous loop (1 MiB
@@ -86,13 +87,24 @@ say "warming up Wine (prefix $COSOCK_WINEPREFIX; the first time it is created, ~
 wine_run cmd /c exit </dev/null >/dev/null 2>&1 || true
 
 holder=""; srv=""
+clk_tck=$(getconf CLK_TCK)
+# CPU ticks (utime + stime, all threads) of a process: the Wine process is the Linux one
+# (cmake/wine-run.sh execs wine), so this is the server's own CPU time.
+cpu_ticks() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    st=${st##*) }
+    # shellcheck disable=SC2086
+    set -- $st
+    echo $(( ${12} + ${13} ))
+}
 # start_server EXE NAME: runs a pipe server under Wine, stdin a FIFO held open by a sleep.
 start_server() {
     local fifo="$work/in" out="$work/out-$2" i
     rm -f "$fifo"; mkfifo "$fifo"
     sleep 100000 >"$fifo" &
     holder=$!
-    wine_run "$1" --name "$2" --instances 8 <"$fifo" >"$out" 2>"$work/err" &
+    "$root/cmake/wine-run.sh" "$1" --name "$2" --instances 8 <"$fifo" >"$out" 2>"$work/err" &
     srv=$!
     for i in $(seq 300); do
         if tr -d '\r' <"$out" 2>/dev/null | grep -qF "listening on \\\\.\\pipe\\$2"; then return 0; fi
@@ -134,13 +146,18 @@ for p in $points; do
             n=$((n + 1))
             name="cosock-bench-$$-$n"
             if [ "$s" = cosock ]; then start_server "$pipe_echo" "$name"; else start_server "$base_pipe" "$name"; fi
+            cpu0=$(cpu_ticks "$srv")
             line=$(wine_run "$pipe_echo" --client --name "$name" --connections "$conns" \
                    --messages "$messages" --size "$size" </dev/null 2>>"$log" | tr -d '\r' | tail -n 1 || true)
+            cpu1=$(cpu_ticks "$srv")
             stop_server
+            cpu_us=$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n=$((conns * messages)) \
+                     'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
             rate=$(echo "$line" | sed -n 's/.*: \([0-9][0-9]*\) round trips\/s$/\1/p')
             [ -n "$rate" ] || { say "FAILED: round $r $p $s: $line"; exit 1; }
-            say "round $r pipe $p $s: $rate round trips/s"
+            say "round $r pipe $p $s: $rate round trips/s, server CPU $cpu_us us per round trip"
             printf '%s\tpipe\t%s\t%s\t%s\n' "$r" "$p" "$s" "$rate" >>"$raw"
+            printf '%s\tcpu\t%s\t%s\t%s\n' "$r" "$p" "$s" "$cpu_us" >>"$raw"
         done
     done
 done
@@ -183,11 +200,11 @@ echo
 echo "run_pipe_file_bench: $stamp, $rounds rounds, programs alternated A B / B A within each point (medians);"
 echo "load average (1/5/15 min) at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| pipe echo (C conns x S bytes, $messages msgs each) | cosock pipe_echo rt/s | baseline rt/s | cosock/baseline | spread cosock / baseline |"
-echo "|---|---:|---:|---:|---:|"
+echo "| pipe echo (C conns x S bytes, $messages msgs each) | cosock pipe_echo rt/s | baseline rt/s | cosock/baseline | spread cosock / baseline | server CPU us/rt cosock / baseline |"
+echo "|---|---:|---:|---:|---:|---:|"
 for p in $points; do
     a=$(col pipe "$p" cosock | median); b=$(col pipe "$p" baseline | median)
-    echo "| $p | $a | $b | $(ratio "$a" "$b") | $(col pipe "$p" cosock | spread) / $(col pipe "$p" baseline | spread) |"
+    echo "| $p | $a | $b | $(ratio "$a" "$b") | $(col pipe "$p" cosock | spread) / $(col pipe "$p" baseline | spread) | $(col cpu "$p" cosock | median) / $(col cpu "$p" baseline | median) |"
 done
 echo
 echo "| file copy, $mib MiB | MB/s | file_copy / this | spread |"

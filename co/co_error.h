@@ -49,6 +49,10 @@
   XX(CO_EMSGSIZE,     -111, "message or line too long")                        \
   XX(CO_EACCES,       -112, "permission denied")                               \
   XX(CO_EPROTO,       -113, "protocol error")                                  \
+  /* files and named pipes (translated by sock/) */                            \
+  XX(CO_ENOENT,       -120, "no such file, folder or pipe")                    \
+  XX(CO_EEXIST,       -121, "file already exists")                             \
+  XX(CO_ENOSPC,       -122, "no space left on the disk")                       \
   XX(CO_EUNKNOWN,     -199, "unknown error (see the raw system code)")
 
 #ifdef __cplusplus

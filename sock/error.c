@@ -70,6 +70,36 @@ int sock_error_from_win32(unsigned long code)
     return CO_EMSGSIZE;
   case WSAENOTSOCK:  /* the socket was closed under the call */
     return CO_ECLOSED;
+  /* files and named pipes */
+  case ERROR_BROKEN_PIPE:         /* the pipe's other end was closed */
+  case ERROR_NO_DATA:             /* writing to a pipe whose reader is gone */
+  case ERROR_PIPE_NOT_CONNECTED:  /* the server disconnected the instance */
+    return CO_ECONNRESET;         /* (a receive reports them as CO_EOF: stream.c) */
+  case ERROR_PIPE_LISTENING:      /* a server instance no client has opened yet */
+    return CO_ENOTCONN;
+  case ERROR_PIPE_BUSY:           /* every instance of the pipe is in use */
+    return CO_ENOBUFS;
+  case ERROR_HANDLE_EOF:          /* a file read at or past the end */
+    return CO_EOF;
+  case ERROR_FILE_NOT_FOUND:
+  case ERROR_PATH_NOT_FOUND:
+  case ERROR_BAD_NETPATH:
+    return CO_ENOENT;
+  case ERROR_FILE_EXISTS:
+  case ERROR_ALREADY_EXISTS:
+    return CO_EEXIST;
+  case ERROR_DISK_FULL:
+  case ERROR_HANDLE_DISK_FULL:
+    return CO_ENOSPC;
+  case ERROR_SHARING_VIOLATION:   /* open elsewhere without the share mode asked for */
+  case ERROR_LOCK_VIOLATION:
+  case ERROR_WRITE_PROTECT:
+    return CO_EACCES;
+  case ERROR_INVALID_HANDLE:      /* a handle closed under a call */
+    return CO_ECLOSED;
+  case ERROR_INVALID_NAME:
+  case ERROR_BAD_PATHNAME:
+  case ERROR_FILENAME_EXCED_RANGE:
   case WSAEINVAL:
   case WSAEFAULT:
   case WSAEAFNOSUPPORT:

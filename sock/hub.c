@@ -22,7 +22,8 @@
  *
  * Cancelling one await: each record has a hub lock (striped by address,
  * process-wide) that guards op.flags. A call is marked SOCK__OP_IO (with
- * its handle in overlapped.Pointer, which sockets and pipes ignore) before
+ * its handle in overlapped.Pointer, which sockets and pipes ignore; a file
+ * call keeps it in op.bytes: sock__io_handle) before
  * it is made and unmarked by its completion; a queued wait is marked
  * SOCK__OP_QUEUED (its list in overlapped.Internal) as it is pushed. A
  * canceller sets SOCK__OP_CANCEL and cancels what it finds marked; the
@@ -316,6 +317,27 @@ static int sock__try_unqueue(sock_op_t *op, int *removed)
   return 1;
 }
 
+/* Under op's hub lock, op marked SOCK__OP_IO: the handle its call is on.
+ * For most calls that is the sock_t in overlapped.Pointer, alive because the
+ * call holds a reference on it. A file call cannot lend that field: the
+ * kernel reads the file offset from Offset/OffsetHigh, the same bytes. So a
+ * file operation keeps the handle's 32 bits (see sock__os_handle) in
+ * op.bytes, which it writes before the call and overwrites with the result
+ * only in its completion or after the hub's synchronous return, both after
+ * SOCK__OP_IO is unmarked under this lock: the value read here is the
+ * handle this call was made on. (Storing the sock_t back in Pointer once the
+ * call has returned would leave a window, from the offset's write to that
+ * store, in which a canceller would read an offset as a pointer.) If the
+ * owner has closed the handle meanwhile, the value may name another object
+ * by now; CancelIoEx on it with this record's OVERLAPPED matches nothing,
+ * since no other call uses this record while this one is out. */
+static HANDLE sock__io_handle(const sock_op_t *op)
+{
+  if (sock__op_is_file(op))
+    return (HANDLE)(LONG_PTR)(LONG)op->bytes;
+  return sock__os_handle((const sock_t *)op->overlapped.Pointer);
+}
+
 int sock__op_cancel(sock_op_t *op, int reason)
 {
   int found = 0, removed = 0;
@@ -323,9 +345,9 @@ int sock__op_cancel(sock_op_t *op, int reason)
     AcquireSRWLockExclusive(sock__op_lock(op));
     op->flags |= SOCK__OP_CANCEL;
     if (op->flags & SOCK__OP_IO) {  /* the completion will come, as aborted */
-      sock_t *s = op->overlapped.Pointer;  /* alive: the call holds a reference */
-      if (sock__os_handle(s) != INVALID_HANDLE_VALUE)
-        CancelIoEx(sock__os_handle(s), &op->overlapped);
+      HANDLE h = sock__io_handle(op);
+      if (h != INVALID_HANDLE_VALUE)
+        CancelIoEx(h, &op->overlapped);
       found = 1;
     } else if (op->flags & SOCK__OP_QUEUED) {
       if (!sock__try_unqueue(op, &removed)) {

@@ -45,7 +45,9 @@
  *   frees everything it allocated. Tasks must be finished (or parked for
  *   good) by then: their structs belong to their owners.
  * - A socket (sock_t): allocated by sock_listen, sock_connect_start or an
- *   accept; released by exactly one sock_close. Closing cancels its pending
+ *   accept (a pipe end or a file is a sock_t too: sock_pipe_create,
+ *   sock_pipe_create_instance, sock_pipe_open_start, sock_file_open);
+ *   released by exactly one sock_close. Closing cancels its pending
  *   operations (their tasks wake with CO_ECANCELED); its memory is freed when
  *   the last of them has completed, so sock_close never waits and may be
  *   called from inside a task. Do not use the pointer after sock_close.
@@ -69,7 +71,8 @@
  *   CO_ECONNREFUSED   nobody listens at the address (WSAECONNREFUSED,
  *                     ERROR_CONNECTION_REFUSED)
  *   CO_ECONNRESET     the peer reset the connection (WSAECONNRESET,
- *                     ERROR_NETNAME_DELETED)
+ *                     ERROR_NETNAME_DELETED); a pipe's peer gone, on a send
+ *                     (ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED)
  *   CO_ECONNABORTED   the connection was aborted locally (WSAECONNABORTED,
  *                     ERROR_CONNECTION_ABORTED)
  *   CO_ETIMEDOUT      the task's deadline passed (sock_deadline_set), or the
@@ -84,6 +87,12 @@
  *                     WSAEMSGSIZE)
  *   CO_ECLOSED        a closed channel (sock_chan_close); a socket closed
  *                     under a call (WSAENOTSOCK)
+ *   CO_ENOENT         no such file, folder or pipe (ERROR_FILE_NOT_FOUND,
+ *                     ERROR_PATH_NOT_FOUND)
+ *   CO_EEXIST         the file exists (ERROR_FILE_EXISTS, ERROR_ALREADY_EXISTS)
+ *   CO_ENOSPC         the disk is full (ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL)
+ *   (Named pipes and files: their own sections below say what each of their
+ *   functions gives, CO_EOF for ERROR_HANDLE_EOF included.)
  *   CO_ESHUTDOWN      the runtime is shutting down: every start (socket
  *                     operations, sleep, the waits between tasks, listen,
  *                     connect) fails with it, and nothing new starts
@@ -493,6 +502,209 @@ void sock_waitgroup_init(sock_waitgroup_t *wg);
 void sock_waitgroup_add(sock_waitgroup_t *wg, long n);
 void sock_waitgroup_done(sock_waitgroup_t *wg);
 int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t *task);
+
+/* ---- Named pipes ---------------------------------------------------------------- */
+/*
+ * A named pipe is a stream between two processes of one machine. An end of
+ * one is a sock_t like a TCP connection, and the stream operations work on
+ * it unchanged: sock_recv_start, sock_recv_exactly_start,
+ * sock_wait_readable_start, sock_send_start, sock_send_all_start,
+ * sock_sendv_start, sock_read_line_start; so do sock_close, sock_cancel,
+ * sock_op_cancel, task cancellation and deadlines. A handler written for TCP
+ * (echo, read a line) serves a pipe as it is. The differences:
+ *   - The peer leaving is CO_EOF on a receive (op.win32_error keeps
+ *     ERROR_BROKEN_PIPE when it closed its end, ERROR_PIPE_NOT_CONNECTED when
+ *     a server disconnected the instance) and CO_ECONNRESET on a send
+ *     (ERROR_NO_DATA, ERROR_BROKEN_PIPE or ERROR_PIPE_NOT_CONNECTED).
+ *   - A receive on a server instance no client has opened yet fails with
+ *     CO_ENOTCONN (ERROR_PIPE_LISTENING).
+ *   - There is no half-close: sock_shutdown_send (like sock_local_addr and
+ *     the socket options) gives CO_EINVAL on a pipe; close the end instead.
+ *   - Message mode (SOCK_PIPE_MESSAGE): each send is one message. A receive
+ *     whose buffer is shorter than the message gets its first part, with
+ *     op.error CO_OK and sock_pipe_message_more() true; the next receives
+ *     get the rest. Receive-exactly and read-a-line go across message
+ *     boundaries as across TCP segments. A message of 0 bytes (which cosock
+ *     never sends: a send of 0 bytes sends nothing) reads as CO_EOF.
+ *   - A pipe's gather send writes one buffer per call (a pipe has no
+ *     scatter-gather), so in message mode each buffer is its own message.
+ *   - sock_wait_readable_start is a 0-byte read: in byte mode it waits for
+ *     data as on TCP; in message mode it ends when a message is there.
+ *
+ * Security. Every server instance rejects remote clients
+ * (PIPE_REJECT_REMOTE_CLIENTS), so a pipe is never reachable from the
+ * network. The first instance of a name is created with
+ * FILE_FLAG_FIRST_PIPE_INSTANCE, so that a name another process already
+ * serves is an error (CO_EADDRINUSE) and never a silent second server that
+ * would share its clients: squatting on a name fails. Under Wine 8, which
+ * accepts FILE_FLAG_FIRST_PIPE_INSTANCE without enforcing it, the library
+ * first asks whether the name is served (WaitNamedPipeW) and gives the same
+ * error. The default security descriptor grants access to the creating
+ * user and to SYSTEM only ("D:P(A;;GA;;;SY)(A;;GA;;;<user>)"), where
+ * Windows' default would let every user read; pass your own in
+ * sock_pipe_config_t to widen or narrow it. Clients open with
+ * SECURITY_IDENTIFICATION, so a server can learn who they are but cannot
+ * act as them.
+ *
+ * Serving N clients at once takes N instances of the name: make the first
+ * with sock_pipe_create and more with sock_pipe_create_instance; await a
+ * client on each with sock_pipe_wait_client_start. The usual loop keeps one
+ * instance waiting at all times, so the name never disappears while the
+ * server runs:
+ *
+ *     for (;;) {
+ *         CO_AWAIT(t, sock_pipe_wait_client_start(&a->op, a->pipe, t));
+ *         if (a->op.error < 0) break;
+ *         if (sock_pipe_create_instance(a->pipe, &next) != CO_OK) break;
+ *         spawn_handler(a->pipe);    // the handler owns it, closes it when done
+ *         a->pipe = next;            // the next client comes here
+ *     }
+ *     sock_close(a->pipe);
+ *
+ * Names: "name" means "\\.\pipe\name"; a name that begins with "\\.\pipe\"
+ * is taken as it is. UTF-8, at most 256 characters in all, no backslash
+ * after the prefix (CO_EINVAL otherwise).
+ */
+
+/* Flags of a pipe (server and client). */
+enum {
+  SOCK_PIPE_MESSAGE = 1  /* message mode: each send is one message; else a byte stream */
+};
+
+typedef struct sock_pipe_config {
+  unsigned flags;               /* SOCK_PIPE_MESSAGE, or 0 for a byte stream */
+  unsigned max_instances;       /* instances of the name at most, 1 to 254;
+                                   0 = no limit (PIPE_UNLIMITED_INSTANCES) */
+  unsigned buffer_size;         /* the kernel's buffer each way, 0 = 64 KiB */
+  void    *security_descriptor; /* a SECURITY_DESCRIPTOR (absolute or
+                                   self-relative) for every instance instead of
+                                   the default; copied, yours to free after */
+} sock_pipe_config_t;
+
+/* Creates the first server instance of the pipe `name` (config NULL: a byte
+ * stream, no instance limit, 64 KiB buffers, the default security). The
+ * instance is yours to sock_close; it waits for a client once
+ * sock_pipe_wait_client_start is called (a client may open it before: the
+ * wait then finishes at once). Returns CO_OK and *out, or: CO_EINVAL (bad
+ * name or config, NULL rt or out), CO_EADDRINUSE (the name is served
+ * already, by this process or another), CO_EACCES (the system refused the
+ * security descriptor or the name), CO_ENOMEM, CO_ESHUTDOWN, or a
+ * translated system error (CO_ENOBUFS ...). *out is NULL on failure. */
+int sock_pipe_create(sock_runtime_t *rt, const char *name, const sock_pipe_config_t *config,
+                     sock_t **out);
+
+/* Creates one more server instance of the name `pipe` serves (same mode,
+ * buffers and security), yours to sock_close. `pipe` is any open server
+ * instance of that name, connected or not. Returns CO_OK and *out, or
+ * CO_EINVAL (NULL, or `pipe` is not a server instance), CO_ENOBUFS (the
+ * name has max_instances instances already: ERROR_PIPE_BUSY), CO_ENOMEM,
+ * CO_ESHUTDOWN, or a translated system error. */
+int sock_pipe_create_instance(sock_t *pipe, sock_t **out);
+
+/* Awaits a client on a server instance (ConnectNamedPipe). op.error CO_OK:
+ * a client has opened this instance (also when it came before the call:
+ * ERROR_PIPE_CONNECTED is a success, finished at once), and the stream
+ * operations work on it. A client that opened and closed again before the
+ * call is let go (the instance is disconnected) and the wait goes on.
+ * Errors: CO_EINVAL (NULL, not a server instance), CO_ECANCELED (closed,
+ * cancelled; ERROR_HANDLES_CLOSED under Wine), CO_ETIMEDOUT (the task's
+ * deadline), CO_ESHUTDOWN, CO_ECONNRESET (a client that left at once, twice). */
+int sock_pipe_wait_client_start(sock_op_t *op, sock_t *pipe, co_task_t *task);
+
+/* Ends a server instance's connection (DisconnectNamedPipe): what the
+ * client has not read is lost, its pending operations end (a receive with
+ * CO_EOF, ERROR_PIPE_NOT_CONNECTED), and the instance may await its next
+ * client with sock_pipe_wait_client_start. Call it with no operation of
+ * yours pending on the instance. Synchronous. CO_EINVAL for NULL or not a
+ * server instance. */
+int sock_pipe_disconnect(sock_t *pipe);
+
+/* Opens the client end of the pipe `name` (flags: SOCK_PIPE_MESSAGE to read
+ * messages from a message-mode pipe; 0 for a byte stream). While every
+ * instance is busy (ERROR_PIPE_BUSY) it waits for a free one, on a pool
+ * thread, for as long as the task's deadline allows (without one: until it
+ * is cancelled). *out is set to NULL at the start (out NULL: CO_EINVAL) and
+ * receives the connected end only on success: yours to sock_close. Always
+ * pending unless refused. op.error: CO_OK; CO_ENOENT (no server of that
+ * name: ERROR_FILE_NOT_FOUND); CO_ETIMEDOUT (the deadline passed while it
+ * waited); CO_ECANCELED; CO_EACCES (the pipe's security refused us);
+ * CO_ESHUTDOWN; CO_EINVAL (bad name or flags); CO_ENOMEM. */
+int sock_pipe_open_start(sock_op_t *op, sock_runtime_t *rt, const char *name, unsigned flags,
+                         sock_t **out, co_task_t *task);
+
+/* After a receive on a message-mode pipe: 1 if it ended inside a message
+ * (ERROR_MORE_DATA: the buffer was full; the next receive gets more of the
+ * same message), 0 if it ended where a message does. */
+int sock_pipe_message_more(const sock_op_t *op);
+
+/* ---- Files --------------------------------------------------------------------- */
+/*
+ * Files opened for overlapped IO, on the same awaits as sockets: each read
+ * and write names its own 64-bit offset (there is no file position), and
+ * any number may be in flight on one file, from one or many tasks, each
+ * with its own sock_op_t. A file is a sock_t: sock_close closes it
+ * (operations still pending end with CO_ECANCELED), sock_cancel and
+ * sock_op_cancel, task cancellation and deadlines reach its operations; the
+ * stream operations do not apply (CO_EINVAL).
+ *
+ * Windows often finishes a cached read or write at once; then the task
+ * carries on inline, with no trip through the pool (the file skips the
+ * completion port on success). Under Wine 8 every file call completes
+ * through the pool. Both paths give the same results; tests force the
+ * first with SOCK_FAULT_SYNC (sock/sock_fault.h). A file operation on a
+ * regular file usually finishes before a cancel can reach it: cancelling
+ * one is allowed and safe, and it then reports its real result.
+ */
+
+/* Flags of sock_file_open. */
+enum {
+  SOCK_FILE_READ        = 0x01,  /* reads (GENERIC_READ) */
+  SOCK_FILE_WRITE       = 0x02,  /* writes (GENERIC_WRITE) */
+  SOCK_FILE_CREATE      = 0x04,  /* create it if missing (else it must exist) */
+  SOCK_FILE_TRUNCATE    = 0x08,  /* cut it to 0 bytes on open (needs WRITE) */
+  SOCK_FILE_EXCLUSIVE   = 0x10,  /* create it, failing with CO_EEXIST if it exists */
+  SOCK_FILE_SHARE_READ  = 0x100, /* others may open it for reading meanwhile */
+  SOCK_FILE_SHARE_WRITE = 0x200, /* ... for writing */
+  SOCK_FILE_SHARE_DELETE= 0x400  /* ... delete or rename it */
+};
+
+/* Opens `path` (UTF-8) with FILE_FLAG_OVERLAPPED; the handle is not
+ * inherited by child processes. `flags`: at least one of READ and WRITE,
+ * plus any of the others. Returns CO_OK and *out (yours to sock_close), or:
+ * CO_EINVAL (NULL, no READ/WRITE, an unknown flag, TRUNCATE without WRITE,
+ * a bad path), CO_ENOENT (no such file or folder), CO_EEXIST (EXCLUSIVE and
+ * it exists), CO_EACCES (denied, read-only, or open elsewhere without the
+ * sharing asked for: ERROR_SHARING_VIOLATION), CO_ENOSPC, CO_ENOMEM,
+ * CO_ESHUTDOWN. *out is NULL on failure. */
+int sock_file_open(sock_runtime_t *rt, const char *path, unsigned flags, sock_t **out);
+
+/* Reads up to len bytes (1 to 4 GiB - 1) at `offset`. op.error CO_OK:
+ * op.bytes == len. CO_EOF: the end of the file came first, and op.bytes
+ * says how many bytes were read before it (0 at or past the end); Windows
+ * may say so at once (ERROR_HANDLE_EOF, no completion), Wine through the
+ * completion: the result is the same. Other errors: CO_EINVAL (NULL, len 0
+ * or too big, offset beyond 2^63 - 1, not a file), CO_EACCES (not opened
+ * for reading: ERROR_ACCESS_DENIED), CO_ECANCELED, CO_ETIMEDOUT,
+ * CO_ESHUTDOWN, or a translated system error. */
+int sock_file_read_start(sock_op_t *op, sock_t *file, unsigned long long offset, char *buf,
+                         size_t len, co_task_t *task);
+
+/* Writes len bytes (up to 4 GiB - 1; 0 finishes at once) at `offset`,
+ * growing the file as needed. op.bytes: how many were written, all len of
+ * them on success. Errors: CO_EINVAL (as for reads), CO_EACCES (not opened
+ * for writing), CO_ENOSPC (the disk is full), CO_ECANCELED, CO_ETIMEDOUT,
+ * CO_ESHUTDOWN, or a translated system error. */
+int sock_file_write_start(sock_op_t *op, sock_t *file, unsigned long long offset,
+                          const char *buf, size_t len, co_task_t *task);
+
+/* The file's size in bytes (GetFileSizeEx): CO_OK and *size, or CO_EINVAL. */
+int sock_file_size(sock_t *file, unsigned long long *size);
+
+/* Writes the system's buffers of the file to the disk (FlushFileBuffers).
+ * Synchronous: it blocks the calling thread until the disk has the data.
+ * CO_OK, CO_EINVAL (not a file), CO_EACCES (not opened for writing), or a
+ * translated system error. */
+int sock_file_flush(sock_t *file);
 
 /* ---- Errors ------------------------------------------------------------------- */
 

@@ -45,6 +45,11 @@ typedef enum sock_syscall {
   SOCK_SYS_BIND,
   SOCK_SYS_LISTEN,
   SOCK_SYS_COMPLETION,             /* not a call: a completion reported failed */
+  SOCK_SYS_CREATENAMEDPIPEW,       /* every server instance of a named pipe */
+  SOCK_SYS_CONNECTNAMEDPIPE,       /* a server instance awaiting its client */
+  SOCK_SYS_CREATEFILEW,            /* every file opened, every pipe client opened */
+  SOCK_SYS_READFILE,               /* every file read, every receive on a pipe */
+  SOCK_SYS_WRITEFILE,              /* every file write, every send on a pipe */
   SOCK_SYS_COUNT
 } sock_syscall_t;
 
@@ -52,8 +57,24 @@ typedef enum sock_syscall {
  * next call) fail with `error` (a WSA.../ERROR_... code; 0 picks the call's
  * usual failure: WSAEMFILE for a socket, WSAECONNRESET for a transfer,
  * ERROR_NOT_ENOUGH_MEMORY for the thread pool, WSATRY_AGAIN for a lookup,
- * ERROR_NETNAME_DELETED for a completion). count 0: every call from nth on.
- * Replaces what was armed for `call`. */
+ * ERROR_NETNAME_DELETED for a completion, ERROR_NO_SYSTEM_RESOURCES for a
+ * pipe instance, ERROR_BROKEN_PIPE for ConnectNamedPipe and ReadFile,
+ * ERROR_ACCESS_DENIED for CreateFileW, ERROR_NO_DATA for WriteFile). count
+ * 0: every call from nth on.
+ * Replaces what was armed for `call`.
+ *
+ * SOCK_FAULT_SYNC as the error of SOCK_SYS_READFILE or SOCK_SYS_WRITEFILE
+ * does not fail the chosen calls: it makes them finish synchronously, the
+ * way cached file IO often does on Windows (and never under Wine, where
+ * every file call goes pending). The call is made and waited for without
+ * reaching the thread pool (an OVERLAPPED whose event has its low bit set),
+ * then returns TRUE with the bytes moved, or FALSE with the call's own error
+ * (ERROR_HANDLE_EOF at the end of a file), and no completion follows. Only
+ * for handles that skip the completion port on success, as cosock's files
+ * do: on Windows those are the handles whose synchronous outcomes come
+ * without a completion. */
+#define SOCK_FAULT_SYNC 0xfffffffful
+
 void sock_fault_nth(sock_syscall_t call, unsigned long nth, unsigned long count,
                     unsigned long error);
 

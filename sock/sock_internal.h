@@ -12,6 +12,8 @@
  *   stream.c    receive, send and their "until done" forms, lines
  *   accept.c    the listener kind: AcceptEx slots, waiting tasks
  *   connect.c   resolve, then ConnectEx per address
+ *   pipe.c      the named pipe kind: server instances, clients, security
+ *   file.c      the file kind: reads and writes at offsets
  *   sync.c      wait lists; events, semaphores, channels, wait groups
  *   error.c     the one translation of Win32 codes
  */
@@ -82,6 +84,14 @@ typedef struct sock__syscalls {
   /* Not a call: what a completion reports. The identity, or a wrapper that
    * turns a completion into a failure. */
   unsigned long (*completion)(unsigned long error);
+  /* named pipes and files (pipe.c, file.c, stream.c for a pipe's transfers) */
+  HANDLE (WINAPI *CreateNamedPipeW)(LPCWSTR, DWORD, DWORD, DWORD, DWORD, DWORD, DWORD,
+                                    LPSECURITY_ATTRIBUTES);
+  BOOL (WINAPI *ConnectNamedPipe)(HANDLE, LPOVERLAPPED);
+  HANDLE (WINAPI *CreateFileW)(LPCWSTR, DWORD, DWORD, LPSECURITY_ATTRIBUTES, DWORD, DWORD,
+                               HANDLE);
+  BOOL (WINAPI *ReadFile)(HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED);
+  BOOL (WINAPI *WriteFile)(HANDLE, LPCVOID, DWORD, LPDWORD, LPOVERLAPPED);
 } sock__syscalls_t;
 
 extern sock__syscalls_t sock__sys;
@@ -193,7 +203,9 @@ enum {
 /* The kinds of handle; each has a file of its own and a row in handle.c. */
 enum sock__kind_id {
   SOCK__KIND_TCP = 1,       /* a TCP connection (tcp.c) */
-  SOCK__KIND_LISTENER = 2   /* a listening TCP socket (accept.c) */
+  SOCK__KIND_LISTENER = 2,  /* a listening TCP socket (accept.c) */
+  SOCK__KIND_PIPE = 4,      /* an end of a named pipe, server or client (pipe.c) */
+  SOCK__KIND_FILE = 5       /* a file opened for overlapped IO (file.c) */
 };
 
 /* What one kind of handle does differently. */
@@ -211,6 +223,8 @@ typedef struct sock__kind {
 
 extern const sock__kind_t sock__tcp_kind;       /* tcp.c */
 extern const sock__kind_t sock__listener_kind;  /* accept.c */
+extern const sock__kind_t sock__pipe_kind;      /* pipe.c */
+extern const sock__kind_t sock__file_kind;      /* file.c */
 
 struct sock {
   PTP_IO          io;          /* its thread-pool IO object */
@@ -268,7 +282,7 @@ void sock__free_handles(sock_runtime_t *rt);
 
 /* op.flags: the state of one await, under the op's hub lock. */
 enum {
-  SOCK__OP_IO      = 0x01,  /* an overlapped call is in the kernel (on overlapped.Pointer) */
+  SOCK__OP_IO      = 0x01,  /* an overlapped call is in the kernel (its handle: hub.c sock__io_handle) */
   SOCK__OP_QUEUED  = 0x02,  /* in a wait list (overlapped.Internal), runtime in InternalHigh */
   SOCK__OP_WORK    = 0x04,  /* a work item runs for it (connect's resolution) */
   SOCK__OP_CANCEL  = 0x08,  /* sock_op_cancel or a task's canceller asked */
@@ -364,7 +378,11 @@ enum sock__op_kind {
   SOCK__ACCEPT_SLOT,    /* a listener's own posted AcceptEx */
   SOCK__CONNECT,        /* resolution, then ConnectEx per address */
   SOCK__SLEEP,          /* a task's timer */
-  SOCK__SYNC            /* an event, semaphore, channel or wait group */
+  SOCK__SYNC,           /* an event, semaphore, channel or wait group */
+  SOCK__PIPE_ACCEPT,    /* ConnectNamedPipe: a server instance awaits its client */
+  SOCK__PIPE_OPEN,      /* a client opening a pipe (a work item while all are busy) */
+  SOCK__FILE_READ,      /* one ReadFile at an offset */
+  SOCK__FILE_WRITE      /* one WriteFile at an offset */
 };
 
 void sock__waitlist_init(sock_waitlist_t *w);
@@ -389,5 +407,26 @@ typedef int (*sock__try_fn)(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
  * in queue q of w, counted on rt, found by a canceller. */
 int  sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt,
                       sock__try_fn try_now);
+
+/* ---- pipe.c / file.c ------------------------------------------------------------------- */
+/* Whether s is a socket (TCP connection, listener, and the socket kinds to
+ * come), not a pipe or a file: the socket-only calls of tcp.c refuse others. */
+static __inline int sock__is_socket(const sock_t *s)
+{
+  unsigned kind = sock__kind_id(s);
+  return kind != SOCK__KIND_PIPE && kind != SOCK__KIND_FILE;
+}
+/* A file call needs overlapped.Offset/OffsetHigh, which share a union with
+ * the overlapped.Pointer where the hub keeps the sock_t of a call in the
+ * kernel; a file operation keeps its handle in op.bytes instead (hub.c,
+ * sock__io_handle, says why that is safe). */
+static __inline int sock__op_is_file(const sock_op_t *op)
+{
+  return op->kind == SOCK__FILE_READ || op->kind == SOCK__FILE_WRITE;
+}
+/* A UTF-8 name as a new wide string from sock__sys.calloc (free it), with
+ * `prefix` (wide, or NULL) before it; NULL on a bad name (*error CO_EINVAL)
+ * or no memory (CO_ENOMEM). */
+WCHAR *sock__widen(const WCHAR *prefix, const char *utf8, int *error);
 
 #endif /* SOCK_SOCK_INTERNAL_H */

@@ -46,8 +46,10 @@ static DWORD sock__buffers(sock_op_t *op, WSABUF *one, WSABUF **bufs, int *sendi
   return 1;
 }
 
-/* The hub's call for a stream: one WSARecv or WSASend. (Winsock copies the
- * WSABUF array before it returns, so `one` may live on this stack.) */
+/* The hub's call for a stream: one WSARecv or WSASend on a socket, one
+ * ReadFile or WriteFile on a named pipe (of the first buffer of a gather
+ * send: the loop sends the rest). (Winsock copies the WSABUF array before it
+ * returns, so `one` may live on this stack.) */
 static unsigned long sock__stream_call(sock_t *s, sock_op_t *op, void *arg,
                                        unsigned long *bytes)
 {
@@ -56,6 +58,14 @@ static unsigned long sock__stream_call(sock_t *s, sock_op_t *op, void *arg,
   int sending, rc;
   (void)arg;
   count = sock__buffers(op, &one, &bufs, &sending);
+  if (sock__kind_id(s) == SOCK__KIND_PIPE) {
+    BOOL ok = sending ? sock__sys.WriteFile(sock__os_handle(s), bufs->buf, bufs->len, &done,
+                                            &op->overlapped)
+                      : sock__sys.ReadFile(sock__os_handle(s), bufs->buf, bufs->len, &done,
+                                           &op->overlapped);
+    *bytes = done;
+    return ok ? 0 : GetLastError();
+  }
   if (sending)
     rc = sock__sys.WSASend(sock__socket(s), bufs, count, &done, 0, &op->overlapped, NULL);
   else
@@ -105,11 +115,41 @@ static int sock__reader_scan(sock_op_t *op, sock_reader_t *r)
   return 1;
 }
 
+/* A named pipe's outcomes in a stream's terms (sockets never report these
+ * codes). On a receive, the peer leaving (ERROR_BROKEN_PIPE: it closed;
+ * ERROR_PIPE_NOT_CONNECTED: the server disconnected) is the end of the
+ * stream, as a 0-byte receive is on TCP; a message longer than the buffer
+ * (ERROR_MORE_DATA, message mode) is a part, received with success, and
+ * op.win32_error keeps ERROR_MORE_DATA to say that more of the message
+ * follows. Returns the error the stream loop goes on with. */
+static unsigned long sock__pipe_outcome(sock_op_t *op, unsigned long error,
+                                        unsigned long *bytes)
+{
+  int receive = op->kind == SOCK__RECV || op->kind == SOCK__RECV_EXACTLY ||
+                op->kind == SOCK__READ_LINE || op->kind == SOCK__WAIT_READABLE;
+  if (error == 0) {
+    op->win32_error = 0;  /* the last call's: it ended where a message did */
+    return 0;
+  }
+  if (receive && op->error == CO_ECONNRESET &&
+      (error == ERROR_BROKEN_PIPE || error == ERROR_PIPE_NOT_CONNECTED)) {
+    *bytes = 0;
+    op->error = CO_OK;  /* the loop makes it CO_EOF; the raw code stays */
+    return 0;
+  }
+  if (receive && error == ERROR_MORE_DATA && op->error == CO_EMSGSIZE) {
+    op->error = CO_OK;
+    return 0;
+  }
+  return error;
+}
+
 /* Records one call's outcome in op; returns 1 when the operation is
  * finished (op.error final), 0 when another call is needed. A failed call's
  * error is recorded already (by the hub). */
 static int sock__advance(sock_op_t *op, unsigned long error, unsigned long bytes)
 {
+  error = sock__pipe_outcome(op, error, &bytes);
   if (error != 0) {
     /* What a failed call moved still counts: a cancelled send-all says how
      * much the peer may have received. */
@@ -181,7 +221,8 @@ static int sock__stream_begin(sock_op_t *op, sock_t *s, co_task_t *task, int kin
   if (op == NULL)
     return CO_EINVAL;
   sock__op_begin(op, kind, task);
-  if (s == NULL || task == NULL || sock__kind_id(s) != SOCK__KIND_TCP)
+  if (s == NULL || task == NULL ||
+      (sock__kind_id(s) != SOCK__KIND_TCP && sock__kind_id(s) != SOCK__KIND_PIPE))
     return sock__refuse(op, CO_EINVAL);
   return CO_OK;
 }

@@ -57,6 +57,11 @@ static BOOL CALLBACK sock__sys_fill(PINIT_ONCE once, PVOID param, PVOID *context
   sock__real.bind = bind;
   sock__real.listen = listen;
   sock__real.completion = sock__real_completion;
+  sock__real.CreateNamedPipeW = CreateNamedPipeW;
+  sock__real.ConnectNamedPipe = ConnectNamedPipe;
+  sock__real.CreateFileW = CreateFileW;
+  sock__real.ReadFile = ReadFile;
+  sock__real.WriteFile = WriteFile;
   sock__sys = sock__real;
   return TRUE;
 }
@@ -86,13 +91,15 @@ static const unsigned long sock__usual_error[SOCK_SYS_COUNT] = {
   WSAEMFILE, WSAECONNRESET, WSAECONNREFUSED, WSAECONNRESET, WSAECONNRESET,
   ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY,
   ERROR_NOT_ENOUGH_MEMORY, WSATRY_AGAIN, ERROR_NOT_ENOUGH_MEMORY, WSAEADDRINUSE, WSAENOBUFS,
-  ERROR_NETNAME_DELETED
+  ERROR_NETNAME_DELETED, ERROR_NO_SYSTEM_RESOURCES, ERROR_BROKEN_PIPE, ERROR_ACCESS_DENIED,
+  ERROR_BROKEN_PIPE, ERROR_NO_DATA
 };
 
 static const char *const sock__names[SOCK_SYS_COUNT] = {
   "WSASocketW", "AcceptEx", "ConnectEx", "WSARecv", "WSASend", "CreateThreadpoolIo",
   "CreateThreadpoolTimer", "CreateThreadpoolWork", "TrySubmitThreadpoolCallback",
-  "getaddrinfo", "calloc", "bind", "listen", "completion"
+  "getaddrinfo", "calloc", "bind", "listen", "completion", "CreateNamedPipeW",
+  "ConnectNamedPipe", "CreateFileW", "ReadFile", "WriteFile"
 };
 
 /* A well-mixed 64-bit value from a call's sequence number (splitmix64). */
@@ -272,11 +279,106 @@ static unsigned long sock__f_completion(unsigned long error)
   return error;
 }
 
+static HANDLE WINAPI sock__f_CreateNamedPipeW(LPCWSTR name, DWORD open, DWORD mode, DWORD max,
+                                              DWORD out, DWORD in, DWORD timeout,
+                                              LPSECURITY_ATTRIBUTES sa)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_CREATENAMEDPIPEW, &e)) {
+    SetLastError((DWORD)e);
+    return INVALID_HANDLE_VALUE;
+  }
+  return sock__real.CreateNamedPipeW(name, open, mode, max, out, in, timeout, sa);
+}
+
+static BOOL WINAPI sock__f_ConnectNamedPipe(HANDLE h, LPOVERLAPPED ov)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_CONNECTNAMEDPIPE, &e)) {
+    SetLastError((DWORD)e);
+    return FALSE;
+  }
+  return sock__real.ConnectNamedPipe(h, ov);
+}
+
+static HANDLE WINAPI sock__f_CreateFileW(LPCWSTR name, DWORD access, DWORD share,
+                                         LPSECURITY_ATTRIBUTES sa, DWORD disposition,
+                                         DWORD flags, HANDLE tmpl)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_CREATEFILEW, &e)) {
+    SetLastError((DWORD)e);
+    return INVALID_HANDLE_VALUE;
+  }
+  return sock__real.CreateFileW(name, access, share, sa, disposition, flags, tmpl);
+}
+
+/* SOCK_FAULT_SYNC (sock_fault.h): the transfer made and waited for on an
+ * OVERLAPPED of our own whose event has its low bit set, which keeps the
+ * completion from the handle's port, so the caller sees what a synchronous
+ * completion looks like on Windows. The caller's OVERLAPPED only lends the
+ * offset. */
+static BOOL sock__sync_transfer(HANDLE h, void *buf, DWORD len, LPDWORD done,
+                                const OVERLAPPED *theirs, int writing)
+{
+  OVERLAPPED ov;
+  HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+  BOOL ok;
+  DWORD n = 0;
+  if (ev == NULL)
+    return FALSE;
+  memset(&ov, 0, sizeof ov);
+  ov.Offset = theirs->Offset;
+  ov.OffsetHigh = theirs->OffsetHigh;
+  ov.hEvent = (HANDLE)((ULONG_PTR)ev | 1);
+  ok = writing ? sock__real.WriteFile(h, buf, len, &n, &ov)
+               : sock__real.ReadFile(h, buf, len, &n, &ov);
+  if (ok || GetLastError() == ERROR_IO_PENDING)
+    ok = GetOverlappedResult(h, &ov, &n, TRUE);
+  if (!ok) {
+    DWORD error = GetLastError();
+    CloseHandle(ev);
+    SetLastError(error);
+    return FALSE;
+  }
+  CloseHandle(ev);
+  if (done != NULL)
+    *done = n;
+  return TRUE;
+}
+
+static BOOL WINAPI sock__f_ReadFile(HANDLE h, LPVOID buf, DWORD len, LPDWORD done,
+                                    LPOVERLAPPED ov)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_READFILE, &e)) {
+    if (e == SOCK_FAULT_SYNC && ov != NULL)
+      return sock__sync_transfer(h, buf, len, done, ov, 0);
+    SetLastError((DWORD)e);
+    return FALSE;
+  }
+  return sock__real.ReadFile(h, buf, len, done, ov);
+}
+
+static BOOL WINAPI sock__f_WriteFile(HANDLE h, LPCVOID buf, DWORD len, LPDWORD done,
+                                     LPOVERLAPPED ov)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_WRITEFILE, &e)) {
+    if (e == SOCK_FAULT_SYNC && ov != NULL)
+      return sock__sync_transfer(h, (void *)buf, len, done, ov, 1);
+    SetLastError((DWORD)e);
+    return FALSE;
+  }
+  return sock__real.WriteFile(h, buf, len, done, ov);
+}
+
 static const sock__syscalls_t sock__failing = {
   sock__f_WSASocketW, sock__f_AcceptEx, sock__f_ConnectEx, sock__f_WSARecv, sock__f_WSASend,
   sock__f_CreateThreadpoolIo, sock__f_CreateThreadpoolTimer, sock__f_CreateThreadpoolWork,
   sock__f_TrySubmitThreadpoolCallback, sock__f_getaddrinfo, sock__f_calloc, sock__f_bind,
-  sock__f_listen, sock__f_completion
+  sock__f_listen, sock__f_completion, sock__f_CreateNamedPipeW, sock__f_ConnectNamedPipe,
+  sock__f_CreateFileW, sock__f_ReadFile, sock__f_WriteFile
 };
 
 /* ---- arming ------------------------------------------------------------------------ */

@@ -166,7 +166,7 @@ static int sock__wsa_result(int rc)
 int sock_local_addr(sock_t *s, sock_addr_t *out)
 {
   int len = (int)sizeof *out;
-  if (s == NULL || out == NULL)
+  if (s == NULL || !sock__is_socket(s) || out == NULL)
     return CO_EINVAL;
   memset(out, 0, sizeof *out);
   return sock__wsa_result(getsockname(sock__socket(s), (struct sockaddr *)out, &len));
@@ -175,7 +175,7 @@ int sock_local_addr(sock_t *s, sock_addr_t *out)
 int sock_set_nodelay(sock_t *s, int on)
 {
   BOOL value = on ? TRUE : FALSE;
-  if (s == NULL)
+  if (s == NULL || !sock__is_socket(s))
     return CO_EINVAL;
   return sock__wsa_result(setsockopt(sock__socket(s), IPPROTO_TCP, TCP_NODELAY,
                                      (const char *)&value, sizeof value));
@@ -184,7 +184,7 @@ int sock_set_nodelay(sock_t *s, int on)
 int sock_set_keepalive(sock_t *s, int on)
 {
   BOOL value = on ? TRUE : FALSE;
-  if (s == NULL)
+  if (s == NULL || !sock__is_socket(s))
     return CO_EINVAL;
   return sock__wsa_result(setsockopt(sock__socket(s), SOL_SOCKET, SO_KEEPALIVE,
                                      (const char *)&value, sizeof value));
@@ -192,7 +192,7 @@ int sock_set_keepalive(sock_t *s, int on)
 
 int sock_shutdown_send(sock_t *s)
 {
-  if (s == NULL)
+  if (s == NULL || !sock__is_socket(s))
     return CO_EINVAL;
   return sock__wsa_result(shutdown(sock__socket(s), SD_SEND));
 }

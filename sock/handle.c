@@ -15,7 +15,8 @@
 static const sock__kind_t *const sock__kinds[] = {
   NULL,
   &sock__tcp_kind,       /* SOCK__KIND_TCP */
-  &sock__listener_kind   /* SOCK__KIND_LISTENER */
+  &sock__listener_kind,  /* SOCK__KIND_LISTENER */
+  &sock__udp_kind        /* SOCK__KIND_UDP */
 };
 
 const sock__kind_t *sock__kind_of(const sock_t *s)

@@ -294,6 +294,7 @@ struct sock_op {
     struct sock_reader   *reader;  /* read a line */
     struct sock_accept   *accept;  /* accept: where the result goes */
     struct sock__connect *connect; /* connect: the job resolving and trying */
+    struct sock__resolve *resolve; /* resolve: the lookup serving the await */
     void                 *item;    /* channel send: the item */
     void                **slot;    /* channel receive: where the item goes */
   } target;
@@ -493,6 +494,117 @@ void sock_waitgroup_init(sock_waitgroup_t *wg);
 void sock_waitgroup_add(sock_waitgroup_t *wg, long n);
 void sock_waitgroup_done(sock_waitgroup_t *wg);
 int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t *task);
+
+/* ---- Datagrams (UDP) ---- */
+/*
+ * A UDP socket is a sock_t of its own kind: the stream operations refuse it
+ * (CO_EINVAL) and the datagram ones refuse a TCP socket. Each send is one
+ * datagram and each receive takes exactly one; several tasks may each keep
+ * a receive pending on one socket (each datagram goes to one of them), and
+ * sends may run beside them. Close it with sock_close, like any socket:
+ * pending receives end with CO_ECANCELED.
+ *
+ *     CO_AWAIT(t, sock_udp_recv_from_start(&e->op, e->sock, e->buf, sizeof e->buf,
+ *                                          &e->peer, t));
+ *     if (e->op.error < 0 && e->op.error != CO_EMSGSIZE) ...  // cancelled ...
+ *     CO_AWAIT(t, sock_udp_send_to_start(&e->op, e->sock, e->buf, e->op.bytes,
+ *                                        &e->peer, t));
+ *
+ * Wine and Windows: a datagram longer than the buffer is reported the same
+ * way on both (the kept bytes and CO_EMSGSIZE), although Windows and Wine
+ * differ in how the kernel announces it; UDP sockets therefore never skip
+ * the completion port, and every completion passes through the pool. An
+ * ICMP "port unreachable" after a send is never reported under Wine; on
+ * Windows only with SOCK_UDP_CONNRESET (as CO_ECONNRESET on a receive).
+ */
+
+/* sock_udp_open's flags. */
+enum {
+  SOCK_UDP_DUALSTACK = 0x1,  /* an IPv6 socket that also sends and receives IPv4
+                                (IPV6_V6ONLY off); host NULL or "" binds "::".
+                                Without it an IPv6 socket is IPv6 only. */
+  SOCK_UDP_REUSEADDR = 0x2,  /* SO_REUSEADDR: other sockets may bind the same
+                                port (else SO_EXCLUSIVEADDRUSE: none may) */
+  SOCK_UDP_CONNRESET = 0x4   /* report an ICMP "port unreachable" as
+                                CO_ECONNRESET on the next receive (Windows;
+                                off by default, so that one peer that went
+                                away cannot fail a server's receive) */
+};
+
+/* Opens a UDP socket bound to host:port: host NULL or "" is every address
+ * (IPv4's "0.0.0.0", or "::" with SOCK_UDP_DUALSTACK), a numeric IPv4 or
+ * IPv6 address, or a local name (resolved at once, like sock_listen's);
+ * port 0 picks a free port (sock_local_addr tells which). `flags`: the
+ * SOCK_UDP_ values or 0. Returns CO_OK and *out, which the caller closes
+ * with sock_close; or CO_EINVAL (NULL rt or out, an unknown flag),
+ * CO_ESHUTDOWN, CO_ENOTFOUND, CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENOBUFS,
+ * CO_ENOMEM, with *out NULL. */
+int sock_udp_open(sock_runtime_t *rt, const char *host, unsigned short port, unsigned flags,
+                  sock_t **out);
+
+/* Sets the default peer: sends with `to` NULL go there, and the socket
+ * receives datagrams from it only. `peer` NULL dissolves the association.
+ * Synchronous. CO_OK, CO_EINVAL (not a UDP socket, a bad family),
+ * CO_EADDRNOTAVAIL, CO_ENETUNREACH ... */
+int sock_udp_connect(sock_t *s, const sock_addr_t *peer);
+
+/* Sends one datagram of len bytes (0 is allowed) to `to`, or to the
+ * connected peer when `to` is NULL. `to` is read only during the call; buf
+ * belongs to the kernel until the task wakes. op.bytes: the bytes sent.
+ * op.error: CO_OK; CO_EMSGSIZE at once for more than 65,507 bytes (65,527
+ * to an IPv6 address); CO_ENOTCONN (`to` NULL on a socket not connected),
+ * CO_EINVAL (bad arguments, an address that is neither IPv4 nor IPv6, or of
+ * the other family than an IPv6-only or IPv4 socket), CO_EACCES (a
+ * broadcast without sock_udp_set_broadcast), CO_ENETUNREACH,
+ * CO_EHOSTUNREACH, CO_ECANCELED, CO_ETIMEDOUT, CO_ESHUTDOWN. */
+int sock_udp_send_to_start(sock_op_t *op, sock_t *s, const char *buf, size_t len,
+                           const sock_addr_t *to, co_task_t *task);
+
+/* Receives one datagram into buf (len >= 1) and, unless `from` is NULL,
+ * the sender's address into *from, which belongs to the kernel with buf
+ * until the task wakes. op.bytes: the datagram's length (0 for an empty
+ * one: a UDP receive has no end of stream). A datagram longer than len
+ * keeps its first len bytes: op.bytes is len and op.error CO_EMSGSIZE (the
+ * rest is lost), with *from filled in. Other errors: CO_ECANCELED (closed,
+ * cancelled), CO_ETIMEDOUT (the task's deadline), CO_ECONNRESET (only with
+ * SOCK_UDP_CONNRESET, on Windows), CO_EINVAL, CO_ESHUTDOWN. */
+int sock_udp_recv_from_start(sock_op_t *op, sock_t *s, char *buf, size_t len,
+                             sock_addr_t *from, co_task_t *task);
+
+/* Options of a UDP socket (CO_OK, CO_EINVAL for another kind of socket or
+ * a value out of range, or the system's refusal translated):
+ * broadcast sends allowed (SO_BROADCAST); the hop limit of unicast
+ * datagrams, 1..255 (IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket). The
+ * buffer sizes are sock_recv_buffer_size / sock_send_buffer_size. */
+int sock_udp_set_broadcast(sock_t *s, int on);
+int sock_udp_set_ttl(sock_t *s, int ttl);
+
+/* ---- Name resolution ---- */
+/*
+ * A lookup is an await like any other: a deadline bounds it, and
+ * sock_op_cancel, sock_task_cancel and the runtime's stop end it. It runs
+ * in the system's resolver (GetAddrInfoExW in its overlapped mode: no
+ * thread of ours waits). A cancelled lookup is abandoned, not waited for:
+ * the task resumes at once with CO_ECANCELED (CO_ETIMEDOUT after its
+ * deadline) and the storage it gave is the caller's again; the request
+ * frees itself when the system's lookup ends, and the runtime counts it as
+ * a pending operation until then (sock_runtime_shutdown waits for it).
+ * Under Wine GetAddrInfoExCancel does nothing, so an abandoned lookup runs
+ * to its end; on Windows it is asked to stop. Needs Windows 8 or later.
+ */
+
+/* Resolves host (a name, UTF-8, at most 255 bytes; or a numeric address,
+ * which finishes at once without a lookup) for `family`: AF_UNSPEC (either),
+ * AF_INET or AF_INET6. Up to `capacity` addresses, each with `port`, go to
+ * the caller's array addrs, in the resolver's order; op.bytes says how many.
+ * addrs belongs to the lookup until the task wakes. op.error: CO_OK;
+ * CO_ENOTFOUND (the name does not exist, or has no address of that family:
+ * a numeric address of the other family too); CO_EAGAIN (temporary failure
+ * of the name servers); CO_EINVAL (bad arguments, a name too long or not
+ * UTF-8); CO_ENOMEM; CO_ECANCELED; CO_ETIMEDOUT; CO_ESHUTDOWN. The raw
+ * code (WSAHOST_NOT_FOUND ...) is in op.win32_error. */
+int sock_resolve_start(sock_op_t *op, sock_runtime_t *rt, const char *host, unsigned short port,
+                       int family, sock_addr_t *addrs, size_t capacity, co_task_t *task);
 
 /* ---- Errors ------------------------------------------------------------------- */
 

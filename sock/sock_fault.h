@@ -45,6 +45,9 @@ typedef enum sock_syscall {
   SOCK_SYS_BIND,
   SOCK_SYS_LISTEN,
   SOCK_SYS_COMPLETION,             /* not a call: a completion reported failed */
+  SOCK_SYS_WSASENDTO,              /* every datagram send, every try-send */
+  SOCK_SYS_WSARECVFROM,            /* every datagram receive, every try-receive */
+  SOCK_SYS_GETADDRINFOEXW,         /* every name lookup (resolve, connect by name) */
   SOCK_SYS_COUNT
 } sock_syscall_t;
 

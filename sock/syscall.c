@@ -57,6 +57,13 @@ static BOOL CALLBACK sock__sys_fill(PINIT_ONCE once, PVOID param, PVOID *context
   sock__real.bind = bind;
   sock__real.listen = listen;
   sock__real.completion = sock__real_completion;
+  sock__real.WSASendTo = WSASendTo;
+  sock__real.WSARecvFrom = WSARecvFrom;
+  /* Through void (*)(void): mingw-w64 types the routine as a reserved PVOID. */
+  sock__real.GetAddrInfoExW =
+      (int (WSAAPI *)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *, PADDRINFOEXW *,
+                      struct timeval *, LPOVERLAPPED, sock__lookup_routine,
+                      LPHANDLE))(void (*)(void))GetAddrInfoExW;
   sock__sys = sock__real;
   return TRUE;
 }
@@ -86,13 +93,14 @@ static const unsigned long sock__usual_error[SOCK_SYS_COUNT] = {
   WSAEMFILE, WSAECONNRESET, WSAECONNREFUSED, WSAECONNRESET, WSAECONNRESET,
   ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY,
   ERROR_NOT_ENOUGH_MEMORY, WSATRY_AGAIN, ERROR_NOT_ENOUGH_MEMORY, WSAEADDRINUSE, WSAENOBUFS,
-  ERROR_NETNAME_DELETED
+  ERROR_NETNAME_DELETED, WSAECONNRESET, WSAECONNRESET, WSATRY_AGAIN
 };
 
 static const char *const sock__names[SOCK_SYS_COUNT] = {
   "WSASocketW", "AcceptEx", "ConnectEx", "WSARecv", "WSASend", "CreateThreadpoolIo",
   "CreateThreadpoolTimer", "CreateThreadpoolWork", "TrySubmitThreadpoolCallback",
-  "getaddrinfo", "calloc", "bind", "listen", "completion"
+  "getaddrinfo", "calloc", "bind", "listen", "completion", "WSASendTo", "WSARecvFrom",
+  "GetAddrInfoExW"
 };
 
 /* A well-mixed 64-bit value from a call's sequence number (splitmix64). */
@@ -272,11 +280,54 @@ static unsigned long sock__f_completion(unsigned long error)
   return error;
 }
 
+static int WINAPI sock__f_WSASendTo(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD done,
+                                    DWORD flags, const struct sockaddr *to, int to_len,
+                                    LPWSAOVERLAPPED ov,
+                                    LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_WSASENDTO, &e)) {
+    WSASetLastError((int)e);
+    return SOCKET_ERROR;
+  }
+  return sock__real.WSASendTo(s, bufs, count, done, flags, to, to_len, ov, routine);
+}
+
+static int WINAPI sock__f_WSARecvFrom(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD done,
+                                      LPDWORD flags, struct sockaddr *from, LPINT from_len,
+                                      LPWSAOVERLAPPED ov,
+                                      LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_WSARECVFROM, &e)) {
+    WSASetLastError((int)e);
+    return SOCKET_ERROR;
+  }
+  return sock__real.WSARecvFrom(s, bufs, count, done, flags, from, from_len, ov, routine);
+}
+
+/* Fails the way the call does at once: the error returned, no routine. */
+static int WSAAPI sock__f_GetAddrInfoExW(PCWSTR name, PCWSTR service, DWORD space, LPGUID id,
+                                         const ADDRINFOEXW *hints, PADDRINFOEXW *out,
+                                         struct timeval *timeout, LPOVERLAPPED ov,
+                                         sock__lookup_routine routine, LPHANDLE cancel)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_GETADDRINFOEXW, &e)) {
+    *out = NULL;
+    WSASetLastError((int)e);
+    return (int)e;
+  }
+  return sock__real.GetAddrInfoExW(name, service, space, id, hints, out, timeout, ov, routine,
+                                   cancel);
+}
+
 static const sock__syscalls_t sock__failing = {
   sock__f_WSASocketW, sock__f_AcceptEx, sock__f_ConnectEx, sock__f_WSARecv, sock__f_WSASend,
   sock__f_CreateThreadpoolIo, sock__f_CreateThreadpoolTimer, sock__f_CreateThreadpoolWork,
   sock__f_TrySubmitThreadpoolCallback, sock__f_getaddrinfo, sock__f_calloc, sock__f_bind,
-  sock__f_listen, sock__f_completion
+  sock__f_listen, sock__f_completion, sock__f_WSASendTo, sock__f_WSARecvFrom,
+  sock__f_GetAddrInfoExW
 };
 
 /* ---- arming ------------------------------------------------------------------------ */

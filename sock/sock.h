@@ -329,12 +329,25 @@ typedef struct sock_accept {
 int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
                       co_task_t *task);
 
-/* Connect to host:port. The name is resolved on a pool thread and every
- * address is tried in turn (ConnectEx). *out is set to NULL at the start
- * (unless out itself is NULL: CO_EINVAL) and receives the connected socket
- * only on success. op.error: CO_OK, CO_ECONNREFUSED, CO_ENOTFOUND, ... */
+/* Connect to host:port. A numeric IPv4 or IPv6 address is tried as it is;
+ * a name is resolved by the system's resolver without blocking a thread
+ * (as sock_resolve_start does, at most 16 addresses) and every address is
+ * tried in turn (ConnectEx). *out is set to NULL at the start (unless out
+ * itself is NULL: CO_EINVAL) and receives the connected socket only on
+ * success. op.error: CO_OK, CO_ECONNREFUSED, CO_ENOTFOUND, CO_EAGAIN,
+ * CO_ETIMEDOUT, CO_ENETUNREACH, CO_ENOBUFS, CO_ENOMEM, CO_EINVAL (a name
+ * longer than 255 bytes too), CO_ECANCELED, CO_ESHUTDOWN. A cancel during
+ * the lookup is seen when the lookup ends (use sock_resolve_start, then
+ * sock_connect_addr_start, to abandon a slow lookup at once). */
 int sock_connect_start(sock_op_t *op, sock_runtime_t *rt, const char *host,
                        unsigned short port, sock_t **out, co_task_t *task);
+
+/* Connect to an address already resolved (its port included; the address
+ * is copied at the start). The same outcomes as sock_connect_start, less
+ * the lookup's: CO_EINVAL for a family other than AF_INET and AF_INET6 or
+ * port 0. */
+int sock_connect_addr_start(sock_op_t *op, sock_runtime_t *rt, const sock_addr_t *addr,
+                            sock_t **out, co_task_t *task);
 
 /* Receive up to len bytes. op.bytes: how many arrived; 0 bytes means the
  * peer closed its side and op.error is CO_EOF. */

@@ -28,7 +28,10 @@
 static void CALLBACK sock__lookup_routine_fn(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov)
 {
   sock__lookup_t *lk = (sock__lookup_t *)ov;  /* the OVERLAPPED is its first member */
+  LONG delay = InterlockedCompareExchange(&sock__lookup_delay_ms, 0, 0);
   (void)bytes;
+  if (delay > 0)
+    Sleep((DWORD)delay);  /* a slow name server, for tests (sock_fault.h) */
   lk->done(lk, error);
 }
 
@@ -246,6 +249,10 @@ int sock_resolve_start(sock_op_t *op, sock_runtime_t *rt, const char *host, unsi
   if (sock__addr_numeric(host, port, family, &addrs[0])) {
     op->bytes = 1;  /* nothing to look up */
     return CO_OK;
+  }
+  if (sock__addr_numeric(host, port, AF_UNSPEC, &addrs[0])) {  /* of the other family */
+    memset(&addrs[0], 0, sizeof addrs[0]);
+    return sock__op_fail(op, WSAHOST_NOT_FOUND);
   }
   rc = sock__await_register(op);  /* the task's reasons; its canceller finds op */
   if (rc != CO_OK)

@@ -104,6 +104,8 @@ typedef struct sock__syscalls {
 } sock__syscalls_t;
 
 extern sock__syscalls_t sock__sys;
+/* sock_fault_delay_lookups: how long a lookup's routine waits (tests). */
+extern volatile LONG sock__lookup_delay_ms;
 /* Fills the table with the real functions, once (sock_runtime_create and the
  * sock_fault_ functions call it before anything else). */
 void sock__syscalls_init(void);

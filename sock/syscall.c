@@ -380,9 +380,17 @@ void sock_fault_random(double p, unsigned long calls, unsigned long seed)
   }
 }
 
+volatile LONG sock__lookup_delay_ms;
+
+void sock_fault_delay_lookups(unsigned ms)
+{
+  InterlockedExchange(&sock__lookup_delay_ms, (LONG)ms);
+}
+
 void sock_fault_reset(void)
 {
   sock__syscalls_init();
+  InterlockedExchange(&sock__lookup_delay_ms, 0);
   sock__random_p = 0;
   sock__random_calls = 0;
   for (int i = 0; i < SOCK_SYS_COUNT; i++) {

@@ -238,6 +238,23 @@ char *sock_addr_format(const sock_addr_t *addr, char *buf, size_t size);
 int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
                 int backlog, sock_t **out);
 
+/* sock_listen_ex's flags. */
+enum {
+  SOCK_LISTEN_V6ONLY   = 0x1,  /* an IPv6 listener takes IPv6 clients only
+                                  (IPV6_V6ONLY; the default is dual-stack) */
+  SOCK_LISTEN_REUSEADDR = 0x2  /* SO_REUSEADDR instead of SO_EXCLUSIVEADDRUSE.
+                                  On Windows this lets other sockets bind the
+                                  port, even while we listen: only where that
+                                  is wanted. (Wine maps it to the host's
+                                  SO_REUSEADDR: a port in TIME_WAIT.) */
+};
+
+/* sock_listen with choices: `flags` is 0 (exactly sock_listen) or the
+ * SOCK_LISTEN_ values. CO_EINVAL for an unknown flag; otherwise the same
+ * results as sock_listen. */
+int sock_listen_ex(sock_runtime_t *rt, const char *host, unsigned short port, int backlog,
+                   unsigned flags, sock_t **out);
+
 /* The bytes the library allocates for each socket (its sock_t), for memory
  * accounting: a connection's framework cost is its task and operation
  * records (in your struct) plus this. */
@@ -245,6 +262,55 @@ size_t sock_socket_size(void);
 
 /* The local address of a socket (the real port of a port-0 listener). */
 int sock_local_addr(sock_t *s, sock_addr_t *out);
+
+/* The peer's address of a connected socket (TCP, or UDP after
+ * sock_udp_connect). CO_OK, CO_ENOTCONN (none), CO_ECLOSED (closed),
+ * CO_EINVAL (NULL). *out is zeroed on failure. */
+int sock_peer_addr(sock_t *s, sock_addr_t *out);
+
+/* The system's SOCKET inside s (libuv's uv_fileno), for an option the
+ * library has no function for; INVALID_SOCKET for NULL or after
+ * sock_close. It stays the library's: do not close it, and do not start
+ * overlapped calls on it (their completions would come to the library). */
+SOCKET sock_os_socket(sock_t *s);
+
+/* Adopts a SOCKET made elsewhere (libuv's uv_tcp_open / uv_udp_open): an
+ * overlapped IPv4 or IPv6 TCP or UDP socket (socket() and WSASocketW with
+ * WSA_FLAG_OVERLAPPED make those), connected (a TCP connection), listening
+ * (a listener, which then keeps its AcceptEx calls posted) or bound (UDP).
+ * On CO_OK *out owns it: sock_close closes it. CO_EINVAL (a NULL argument,
+ * INVALID_SOCKET, or a socket of another type or family) and CO_ESHUTDOWN
+ * leave the socket to the caller; any later failure (CO_ENOMEM; a socket
+ * already bound to another completion port: CO_EINVAL) has closed it. */
+int sock_adopt(sock_runtime_t *rt, SOCKET h, sock_t **out);
+
+/* The socket's receive and send buffer sizes (SO_RCVBUF, SO_SNDBUF), as
+ * libuv's uv_recv_buffer_size: *bytes > 0 sets the size first; then *bytes
+ * receives the size in force (the system may round it; Linux under Wine
+ * doubles it). CO_OK, CO_EINVAL (NULL, a negative size), or the system's
+ * refusal translated. */
+int sock_recv_buffer_size(sock_t *s, int *bytes);
+int sock_send_buffer_size(sock_t *s, int *bytes);
+
+/* Attempts that never wait (libuv's uv_try_write / uv_udp_try_send, and a
+ * receive of the same kind), for code that must not block, a broadcaster
+ * say. Not awaits: they run on the calling thread, from any code. The
+ * first call puts the socket in non-blocking mode, which the overlapped
+ * operations do not look at (they pend as before); an attempt runs beside
+ * the awaits of the same socket, and data goes to whichever asks first.
+ * Send: up to len bytes (a UDP socket: one datagram to `to`, or to the
+ * connected peer for NULL; `to` must be NULL on TCP); *sent says how many
+ * (TCP may send part). Receive: what is there, up to len bytes (UDP: one
+ * datagram, its sender in *from unless NULL; `from` must be NULL on TCP);
+ * *received says how many. Both: CO_OK; CO_EAGAIN when it would have
+ * waited (nothing arrived, no buffer space); CO_EOF (TCP receive: the peer
+ * closed its side, *received 0); CO_EMSGSIZE (UDP receive: a datagram
+ * longer than len, its first len bytes kept, *received len; send: too long
+ * for UDP); CO_ECANCELED (a socket closed or cancelled), CO_ESHUTDOWN,
+ * CO_EINVAL (a listener, NULL, len 0 for a receive), or the system's
+ * errors translated (CO_ECONNRESET, CO_ENOTCONN ...). */
+int sock_try_send(sock_t *s, const char *buf, size_t len, const sock_addr_t *to, size_t *sent);
+int sock_try_recv(sock_t *s, char *buf, size_t len, sock_addr_t *from, size_t *received);
 
 /* Socket options. TCP_NODELAY is on for every connected socket by default. */
 int sock_set_nodelay(sock_t *s, int on);
@@ -422,6 +488,8 @@ size_t sock_reader_buffered(const sock_reader_t *r);
  * sock_task_of(t)). op.error: CO_OK, or CO_ECANCELED / CO_ETIMEDOUT. */
 int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *task);
 
+/* A repeating timer is sock_timer_t, with the waits between tasks below. */
+
 /* ---- Between tasks ------------------------------------------------------------ */
 /*
  * Tasks run in parallel on pool threads; these hand work between them
@@ -507,6 +575,36 @@ void sock_waitgroup_init(sock_waitgroup_t *wg);
 void sock_waitgroup_add(sock_waitgroup_t *wg, long n);
 void sock_waitgroup_done(sock_waitgroup_t *wg);
 int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t *task);
+
+/* A repeating timer (libuv's uv_timer_start with a repeat), one more thing
+ * tasks wait on (its waits are those of this section). It ticks
+ * `first_ms` after sock_timer_start, then every `period_ms` (>= 1), on a
+ * thread-pool timer of the runtime. A task awaits the next tick with
+ * sock_timer_wait_start: op.bytes says how many ticks passed since the
+ * last wait passed (1, or more when the task was busy: ticks are counted,
+ * never queued up as separate wake-ups, so a slow task does not fall
+ * behind). Every task waiting at a tick wakes. Cancel and deadlines reach
+ * the wait as any other. The struct is yours (static, or in a task's
+ * struct); its fields are the library's. sock_timer_stop releases the
+ * thread-pool timer and wakes the waiters with CO_ECLOSED (later waits get
+ * it at once); free the struct only after it and when no task waits on
+ * it. A started timer is counted with the sockets in sock_runtime_counters
+ * until stopped; stop it before sock_runtime_shutdown.
+ * sock_timer_start: CO_OK, CO_EINVAL (period 0 or over 2^31-1 ms, NULL),
+ * CO_ESHUTDOWN, CO_ENOMEM. The wait: CO_OK, CO_ECLOSED, CO_ECANCELED,
+ * CO_ETIMEDOUT, CO_ESHUTDOWN, CO_EINVAL (not a spawned sock_task_t). */
+typedef struct sock_timer {
+  sock_waitlist_t w;       /* first: the tasks waiting for a tick */
+  sock_runtime_t *rt;
+  PTP_TIMER       timer;   /* the thread-pool timer, NULL once stopped */
+  unsigned long   ticks;   /* ticks nobody has taken yet */
+  int             stopped;
+} sock_timer_t;
+
+int  sock_timer_start(sock_timer_t *timer, sock_runtime_t *rt, unsigned first_ms,
+                      unsigned period_ms);
+int  sock_timer_wait_start(sock_op_t *op, sock_timer_t *timer, sock_task_t *task);
+void sock_timer_stop(sock_timer_t *timer);
 
 /* ---- Datagrams (UDP) ---- */
 /*

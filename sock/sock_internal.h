@@ -30,7 +30,7 @@
  * the seam (below) uses its own type, cast once in syscall.c. */
 typedef void (CALLBACK *sock__lookup_routine)(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov);
 #if !defined(__WINE_WINBASE_H)
-int WSAAPI GetAddrInfoExCancel(LPHANDLE handle);
+int WINAPI GetAddrInfoExCancel(LPHANDLE handle);
 #endif
 
 #ifndef FILE_SKIP_COMPLETION_PORT_ON_SUCCESS  /* missing from Wine's winbase.h */
@@ -98,7 +98,7 @@ typedef struct sock__syscalls {
   int (WINAPI *WSARecvFrom)(SOCKET, LPWSABUF, DWORD, LPDWORD, LPDWORD, struct sockaddr *, LPINT,
                             LPWSAOVERLAPPED, LPWSAOVERLAPPED_COMPLETION_ROUTINE);
   /* resolve.c: the overlapped form (the routine runs on a pool thread) */
-  int (WSAAPI *GetAddrInfoExW)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *,
+  int (WINAPI *GetAddrInfoExW)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *,
                                PADDRINFOEXW *, struct timeval *, LPOVERLAPPED,
                                sock__lookup_routine, LPHANDLE);
 } sock__syscalls_t;

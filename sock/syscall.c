@@ -61,7 +61,7 @@ static BOOL CALLBACK sock__sys_fill(PINIT_ONCE once, PVOID param, PVOID *context
   sock__real.WSARecvFrom = WSARecvFrom;
   /* Through void (*)(void): mingw-w64 types the routine as a reserved PVOID. */
   sock__real.GetAddrInfoExW =
-      (int (WSAAPI *)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *, PADDRINFOEXW *,
+      (int (WINAPI *)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *, PADDRINFOEXW *,
                       struct timeval *, LPOVERLAPPED, sock__lookup_routine,
                       LPHANDLE))(void (*)(void))GetAddrInfoExW;
   sock__sys = sock__real;
@@ -307,7 +307,7 @@ static int WINAPI sock__f_WSARecvFrom(SOCKET s, LPWSABUF bufs, DWORD count, LPDW
 }
 
 /* Fails the way the call does at once: the error returned, no routine. */
-static int WSAAPI sock__f_GetAddrInfoExW(PCWSTR name, PCWSTR service, DWORD space, LPGUID id,
+static int WINAPI sock__f_GetAddrInfoExW(PCWSTR name, PCWSTR service, DWORD space, LPGUID id,
                                          const ADDRINFOEXW *hints, PADDRINFOEXW *out,
                                          struct timeval *timeout, LPOVERLAPPED ov,
                                          sock__lookup_routine routine, LPHANDLE cancel)

@@ -216,7 +216,9 @@ static unsigned long sock__udp_call(sock_t *s, sock_op_t *op, void *arg, unsigne
  * socket's may not tell: a dual-stack socket sends IPv4 too). */
 static unsigned long sock__udp_max(const sock_t *s, const sock_addr_t *to)
 {
-  if (to != NULL && to->si_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&to->Ipv6.sin6_addr))
+  static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (to != NULL && to->si_family == AF_INET6 &&
+      memcmp(&to->Ipv6.sin6_addr, v4_mapped, sizeof v4_mapped) != 0)  /* ::ffff:a.b.c.d */
     return SOCK__UDP_MAX_V6;
   (void)s;
   return SOCK__UDP_MAX_V4;

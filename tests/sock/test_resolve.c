@@ -130,7 +130,7 @@ START_TEST(resolve_numeric_address_needs_no_lookup)
   ck_assert_int_eq(r->pended, 0);
   ck_assert_uint_eq(r->count, 1);
   ck_assert_int_eq(r->addrs[0].si_family, AF_INET6);
-  ck_assert(IN6_IS_ADDR_LOOPBACK(&r->addrs[0].Ipv6.sin6_addr));
+  ck_assert(memcmp(&r->addrs[0].Ipv6.sin6_addr, &in6addr_loopback, sizeof in6addr_loopback) == 0);
   ck_assert_uint_eq(ntohs(r->addrs[0].Ipv6.sin6_port), 8080);
 
   r = resolve_spawn(rt, 2, "127.0.0.1", AF_INET6, 0);

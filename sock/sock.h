@@ -44,8 +44,8 @@
  *   until no callback can run any more, closes the sockets still open, and
  *   frees everything it allocated. Tasks must be finished (or parked for
  *   good) by then: their structs belong to their owners.
- * - A socket (sock_t): allocated by sock_listen, sock_connect_start or an
- *   accept; released by exactly one sock_close. Closing cancels its pending
+ * - A socket (sock_t): allocated by sock_listen, sock_connect_start, an
+ *   accept, sock_udp_open or sock_adopt; released by exactly one sock_close. Closing cancels its pending
  *   operations (their tasks wake with CO_ECANCELED); its memory is freed when
  *   the last of them has completed, so sock_close never waits and may be
  *   called from inside a task. Do not use the pointer after sock_close.
@@ -76,7 +76,9 @@
  *                     network timed out (WSAETIMEDOUT, ERROR_SEM_TIMEOUT)
  *   CO_ENOTFOUND      the host name does not resolve (WSAHOST_NOT_FOUND,
  *                     WSANO_DATA, EAI_NONAME)
- *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN)
+ *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN); a
+ *                     try-send or try-receive that would have waited
+ *                     (WSAEWOULDBLOCK)
  *   CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENETUNREACH, CO_EHOSTUNREACH,
  *   CO_ENOTCONN, CO_ENOBUFS, CO_EACCES, CO_EINVAL, CO_ENOMEM: as named
  *   CO_EMSGSIZE       a line longer than the reader's buffer; a message or

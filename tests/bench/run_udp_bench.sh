@@ -12,9 +12,14 @@
 #   3. Drives them with the native load generator, alternating A B A B (R rounds, default
 #      3; T seconds a run, default 5) at each point NxS: N senders in closed loop, S-byte
 #      datagrams (default "1x64 1x1400 64x64 64x1400"). Every echo is checked byte for
-#      byte; a datagram not echoed within 200 ms counts as lost.
-#   4. Prints a table of medians (datagrams per second), the cosock/baseline ratio, the
-#      spread between rounds, and the datagrams lost and the errors summed over the runs.
+#      byte; a datagram not echoed within 1 s is given up: late if its echo comes after, else lost.
+#      Around each run it reads the CPU time (utime+stime, /proc/<pid>/stat) of the server
+#      process and of the wineserver (shared by both servers; the idle one costs it nothing)
+#      and divides by the datagrams echoed: a figure the machine's other load disturbs less
+#      than the rate does.
+#   4. Prints a table of medians (datagrams per second; CPU microseconds per datagram), the
+#      cosock/baseline ratios, the spread between rounds, and the datagrams lost and the
+#      errors summed over the runs.
 #      Raw figures go to build/bench-results/udp-<date>/.
 # A full run of the defaults takes about 2.5 minutes. A benchmark, not a test: the
 # figures vary with the machine's load (the spread column says by how much).
@@ -114,24 +119,52 @@ port_baseline=$started_port
 start cosock "$cosock_exe"
 port_cosock=$started_port
 say "baseline on port $port_baseline, cosock on port $port_cosock"
+pid_baseline=${pids[0]}
+pid_cosock=${pids[1]}
+clk_tck=$(getconf CLK_TCK)
+wineserver_pid() {
+    local p
+    for p in $(pgrep -x wineserver64 || true) $(pgrep -x wineserver || true); do
+        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "WINEPREFIX=$COSOCK_WINEPREFIX"; then
+            echo "$p"; return
+        fi
+    done
+}
+ws_pid=$(wineserver_pid)
+[ -n "$ws_pid" ] || say "note: no wineserver of $COSOCK_WINEPREFIX found: its CPU is counted as 0"
+# CPU ticks (utime + stime) of one process, all threads.
+cpu_ticks() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    st=${st##*) }
+    # shellcheck disable=SC2086
+    set -- $st
+    echo $(( ${12} + ${13} ))
+}
 
 # ---- 3. A B A B ---------------------------------------------------------------------------
-printf 'round\tpoint\tserver\tdgram_per_s\tlost\tlate\terrors\n' >"$raw"
+printf 'round\tpoint\tserver\tdgram_per_s\tlost\tlate\terrors\tcpu_us\n' >"$raw"
 for r in $(seq 1 "$rounds"); do
     for p in $points; do
         n=${p%x*}; s=${p#*x}
         for server in baseline cosock; do
             port=port_$server
+            pid=pid_$server
+            c0=$(( $(cpu_ticks "${!pid}") + $(cpu_ticks "${ws_pid:-0}") ))
             line=$("$loadgen" --port "${!port}" --senders "$n" --size "$s" --seconds "$seconds" \
                    | grep '^RESULT' || true)
+            c1=$(( $(cpu_ticks "${!pid}") + $(cpu_ticks "${ws_pid:-0}") ))
             [ -n "$line" ] || { say "FAILED: no RESULT from the load generator ($server $p)"; exit 1; }
             rate=$(sed -n 's/.*dgram_per_s=\([0-9]*\).*/\1/p' <<<"$line")
             lost=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$line")
             late=$(sed -n 's/.* late=\([0-9]*\).*/\1/p' <<<"$line")
             errors=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$line")
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$server" "$rate" "$lost" "$late" \
-                "$errors" >>"$raw"
-            say "round $r $p $server: $rate datagrams/s, lost $lost, errors $errors"
+            count=$(sed -n 's/.* datagrams=\([0-9]*\).*/\1/p' <<<"$line")
+            cpu=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$count" \
+                  'BEGIN{printf "%.1f", (n > 0 ? d / t * 1e6 / n : 0)}')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$server" "$rate" "$lost" "$late" \
+                "$errors" "$cpu" >>"$raw"
+            say "round $r $p $server: $rate datagrams/s, $cpu CPU us/datagram, lost $lost, errors $errors"
         done
     done
 done
@@ -147,13 +180,14 @@ pids=()
 # ---- 5. the table ----------------------------------------------------------------------------
 {
     echo "UDP echo, datagrams per second (median of $rounds rounds of ${seconds} s, A B A B;"
-    echo "run $stamp by tests/bench/run_udp_bench.sh; Wine 8, loopback, $receivers receivers each)"
+    echo "run $stamp by tests/bench/run_udp_bench.sh; Wine 8, loopback, $receivers receivers each;"
+    echo "$(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
     echo
-    printf '| senders x size | baseline (raw thread pool) | cosock udp_echo | cosock / baseline | spread (max/min) base, cosock | lost | errors |\n'
-    printf '|---|---:|---:|---:|---|---:|---:|\n'
+    printf '| senders x size | baseline (raw thread pool) | cosock udp_echo | cosock / baseline | spread (max/min) base, cosock | CPU us/datagram base, cosock | CPU cosock / baseline | lost | errors |\n'
+    printf '|---|---:|---:|---:|---|---|---:|---:|---:|\n'
     for p in $points; do
         awk -F'\t' -v p="$p" '
-            $2 == p { v[$3] = v[$3] " " $4; lost += $5; err += $7 }
+            $2 == p { v[$3] = v[$3] " " $4; cpu[$3] = cpu[$3] " " $8; lost += $5; err += $7 }
             function median(list,   a, n, i, j, t) {
                 n = split(list, a, " ")
                 for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -166,8 +200,10 @@ pids=()
             }
             END {
                 b = median(v["baseline"]); c = median(v["cosock"])
-                printf "| %s | %d | %d | %.2fx | %.2f, %.2f | %d | %d |\n", p, b, c, (b > 0 ? c / b : 0),
-                       spread(v["baseline"]), spread(v["cosock"]), lost, err
+                cb = median(cpu["baseline"]); cc = median(cpu["cosock"])
+                printf "| %s | %d | %d | %.2fx | %.2f, %.2f | %.1f, %.1f | %.2fx | %d | %d |\n", p, b, c,
+                       (b > 0 ? c / b : 0), spread(v["baseline"]), spread(v["cosock"]), cb, cc,
+                       (cb > 0 ? cc / cb : 0), lost, err
             }' "$raw"
     done
 } | tee "$results/table.md"

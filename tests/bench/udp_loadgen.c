@@ -9,9 +9,10 @@
  * N sender threads, each with its own socket, in closed loop: send one
  * S-byte datagram (a sender id, a sequence number and a pattern derived
  * from both), wait for its echo, check every byte, repeat. A datagram whose
- * echo does not come within M ms (default 200) counts as lost and the
- * sender goes on with the next; an echo of an older datagram arriving late
- * is counted as late and skipped; an echo with wrong bytes is an error.
+ * echo does not come within M ms (default 1000) is given up and the sender
+ * goes on with the next; if its echo arrives later it counts as late (and
+ * is skipped), else as lost (lost = given up - late); an echo with wrong
+ * bytes is an error.
  * Each sender first does one checked round trip before timing starts.
  * The last line, for the runner:
  *   RESULT senders=N size=S seconds=T datagrams=D dgram_per_s=X lost=L late=K errors=E
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
   int i;
 
   g.size = 64;
-  g.timeout_ms = 200;
+  g.timeout_ms = 1000;
   for (i = 1; i < argc; i++) {
     if (i + 1 >= argc)
       return usage();
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
     pthread_join(senders[i].thread, NULL);
     close(senders[i].fd);
     total += senders[i].verified;
-    lost += senders[i].lost;
+    lost += senders[i].lost > senders[i].late ? senders[i].lost - senders[i].late : 0;
     late += senders[i].late;
     errors += senders[i].errors;
   }

@@ -676,6 +676,57 @@ START_TEST(udp_dualstack_socket_serves_ipv4_too)
 }
 END_TEST
 
+/* SOCK_UDP_REUSEADDR: a second socket with the flag binds the same port;
+ * without it (SO_EXCLUSIVEADDRUSE) the second bind is CO_EADDRINUSE. The
+ * options read back from the socket: broadcast on, the TTL set, exclusive
+ * use on by default. */
+START_TEST(udp_reuseaddr_shares_a_port_and_options_read_back)
+{
+  sock_runtime_t *rt = test_runtime_start();
+  sock_t *a = NULL, *b = NULL;
+  unsigned short port;
+  int value, len;
+
+  ck_assert_int_eq(sock_udp_open(rt, "127.0.0.1", 0, 0, &a), CO_OK);
+  {
+    sock_addr_t where = addr_of(a);
+    port = addr_port(&where);
+  }
+  ck_assert_int_eq(sock_udp_open(rt, "127.0.0.1", port, 0, &b), CO_EADDRINUSE);
+  ck_assert_ptr_null(b);
+  value = 0;
+  len = (int)sizeof value;
+  ck_assert_int_eq(getsockopt(sock_os_socket(a), SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (char *)&value,
+                              &len), 0);
+  ck_assert_int_ne(value & 0xff, 0);
+  ck_assert_int_eq(sock_udp_set_broadcast(a, 1), CO_OK);
+  value = 0;
+  len = (int)sizeof value;
+  ck_assert_int_eq(getsockopt(sock_os_socket(a), SOL_SOCKET, SO_BROADCAST, (char *)&value, &len),
+                   0);
+  ck_assert_int_ne(value & 0xff, 0);
+  ck_assert_int_eq(sock_udp_set_ttl(a, 9), CO_OK);
+  value = 0;
+  len = (int)sizeof value;
+  ck_assert_int_eq(getsockopt(sock_os_socket(a), IPPROTO_IP, IP_TTL, (char *)&value, &len), 0);
+  ck_assert_int_eq(value, 9);
+  sock_close(a);
+  test_wait_counters(rt, 0, 0, 0, 5000);
+
+  ck_assert_int_eq(sock_udp_open(rt, "127.0.0.1", 0, SOCK_UDP_REUSEADDR | SOCK_UDP_CONNRESET, &a),
+                   CO_OK);
+  {
+    sock_addr_t where = addr_of(a);
+    port = addr_port(&where);
+  }
+  ck_assert_int_eq(sock_udp_open(rt, "127.0.0.1", port, SOCK_UDP_REUSEADDR, &b), CO_OK);
+  sock_close(a);
+  sock_close(b);
+  test_wait_counters(rt, 0, 0, 0, 5000);
+  test_runtime_stop(rt);
+}
+END_TEST
+
 Suite *cosock_test_suite(void)
 {
   Suite *s = suite_create("sock_udp");
@@ -715,6 +766,10 @@ Suite *cosock_test_suite(void)
 
   tc = tcase_create("udp_misuse_is_refused_at_once");
   tcase_add_test(tc, udp_misuse_is_refused_at_once);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("udp_reuseaddr_shares_a_port_and_options_read_back");
+  tcase_add_test(tc, udp_reuseaddr_shares_a_port_and_options_read_back);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("udp_dualstack_socket_serves_ipv4_too");

@@ -666,8 +666,9 @@ int sock_udp_connect(sock_t *s, const sock_addr_t *peer);
  * belongs to the kernel until the task wakes. op.bytes: the bytes sent.
  * op.error: CO_OK; CO_EMSGSIZE at once for more than 65,507 bytes (65,527
  * to an IPv6 address); CO_ENOTCONN (`to` NULL on a socket not connected),
- * CO_EINVAL (bad arguments, an address that is neither IPv4 nor IPv6, or of
- * the other family than an IPv6-only or IPv4 socket), CO_EACCES (a
+ * CO_EINVAL (bad arguments, an address that is neither IPv4 nor IPv6), an
+ * address of a family the socket cannot reach (IPv4 on an IPv6-only
+ * socket: CO_ENETUNREACH under Wine, CO_EINVAL on Windows), CO_EACCES (a
  * broadcast without sock_udp_set_broadcast), CO_ENETUNREACH,
  * CO_EHOSTUNREACH, CO_ECANCELED, CO_ETIMEDOUT, CO_ESHUTDOWN. */
 int sock_udp_send_to_start(sock_op_t *op, sock_t *s, const char *buf, size_t len,

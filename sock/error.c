@@ -37,6 +37,7 @@ int sock_error_from_win32(unsigned long code)
     return CO_ETIMEDOUT;
   case WSAENOTCONN:
   case WSAESHUTDOWN:  /* sending after sock_shutdown_send */
+  case WSAEDESTADDRREQ:  /* a datagram send with no address on an unconnected socket */
     return CO_ENOTCONN;
   case WSAENETUNREACH:
   case WSAENETDOWN:
@@ -54,6 +55,7 @@ int sock_error_from_win32(unsigned long code)
   case WSANO_RECOVERY:     /* == EAI_FAIL */
     return CO_ENOTFOUND;
   case WSATRY_AGAIN:       /* == EAI_AGAIN */
+  case WSAEWOULDBLOCK:     /* a try-send or try-receive that would have waited */
     return CO_EAGAIN;
   case WSAENOBUFS:
   case WSAEMFILE:

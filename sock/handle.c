@@ -16,6 +16,7 @@ static const sock__kind_t *const sock__kinds[] = {
   NULL,
   &sock__tcp_kind,       /* SOCK__KIND_TCP */
   &sock__listener_kind,  /* SOCK__KIND_LISTENER */
+  [SOCK__KIND_UDP] = &sock__udp_kind,
   [SOCK__KIND_PIPE] = &sock__pipe_kind,
   [SOCK__KIND_FILE] = &sock__file_kind
 };

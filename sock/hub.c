@@ -341,6 +341,8 @@ static HANDLE sock__io_handle(const sock_op_t *op)
 int sock__op_cancel(sock_op_t *op, int reason)
 {
   int found = 0, removed = 0;
+  sock_runtime_t *abandoned = NULL;  /* a lookup's runtime, if one was abandoned */
+  HANDLE lookup = NULL;
   for (;;) {
     AcquireSRWLockExclusive(sock__op_lock(op));
     op->flags |= SOCK__OP_CANCEL;
@@ -358,6 +360,8 @@ int sock__op_cancel(sock_op_t *op, int reason)
       found = removed;
     } else if (op->flags & SOCK__OP_WORK) {
       found = 1;  /* the work item sees the flag before its next call */
+      if (op->kind == SOCK__RESOLVE)  /* a lookup is not waited for: resolve.c */
+        abandoned = sock__resolve_abandon(op, &lookup);
     }
     ReleaseSRWLockExclusive(sock__op_lock(op));
     break;
@@ -365,6 +369,12 @@ int sock__op_cancel(sock_op_t *op, int reason)
   if (removed) {  /* out of every list: nobody else can wake it */
     op->error = (short)reason;
     sock__wake_later(sock__queued_runtime(op), op);
+  }
+  if (abandoned != NULL) {  /* the request frees itself; the task resumes now */
+    sock__resolve_cancel_call(lookup);
+    op->error = (short)reason;
+    sock__pending_add(abandoned);  /* the wake's count */
+    sock__wake_later(abandoned, op);
   }
   return found;
 }

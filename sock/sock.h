@@ -44,10 +44,10 @@
  *   until no callback can run any more, closes the sockets still open, and
  *   frees everything it allocated. Tasks must be finished (or parked for
  *   good) by then: their structs belong to their owners.
- * - A socket (sock_t): allocated by sock_listen, sock_connect_start or an
- *   accept (a pipe end or a file is a sock_t too: sock_pipe_create,
- *   sock_pipe_create_instance, sock_pipe_open_start, sock_file_open);
- *   released by exactly one sock_close. Closing cancels its pending
+ * - A socket (sock_t): allocated by sock_listen, sock_connect_start, an
+ *   accept, sock_udp_open or sock_adopt (a pipe end or a file is a sock_t
+ *   too: sock_pipe_create, sock_pipe_create_instance, sock_pipe_open_start,
+ *   sock_file_open); released by exactly one sock_close. Closing cancels its pending
  *   operations (their tasks wake with CO_ECANCELED); its memory is freed when
  *   the last of them has completed, so sock_close never waits and may be
  *   called from inside a task. Do not use the pointer after sock_close.
@@ -79,7 +79,9 @@
  *                     network timed out (WSAETIMEDOUT, ERROR_SEM_TIMEOUT)
  *   CO_ENOTFOUND      the host name does not resolve (WSAHOST_NOT_FOUND,
  *                     WSANO_DATA, EAI_NONAME)
- *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN)
+ *   CO_EAGAIN         temporary resolver failure (WSATRY_AGAIN); a
+ *                     try-send or try-receive that would have waited
+ *                     (WSAEWOULDBLOCK)
  *   CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENETUNREACH, CO_EHOSTUNREACH,
  *   CO_ENOTCONN, CO_ENOBUFS, CO_EACCES, CO_EINVAL, CO_ENOMEM: as named
  *   CO_EMSGSIZE       a line longer than the reader's buffer; a message or
@@ -247,6 +249,23 @@ char *sock_addr_format(const sock_addr_t *addr, char *buf, size_t size);
 int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
                 int backlog, sock_t **out);
 
+/* sock_listen_ex's flags. */
+enum {
+  SOCK_LISTEN_V6ONLY   = 0x1,  /* an IPv6 listener takes IPv6 clients only
+                                  (IPV6_V6ONLY; the default is dual-stack) */
+  SOCK_LISTEN_REUSEADDR = 0x2  /* SO_REUSEADDR instead of SO_EXCLUSIVEADDRUSE.
+                                  On Windows this lets other sockets bind the
+                                  port, even while we listen: only where that
+                                  is wanted. (Wine maps it to the host's
+                                  SO_REUSEADDR: a port in TIME_WAIT.) */
+};
+
+/* sock_listen with choices: `flags` is 0 (exactly sock_listen) or the
+ * SOCK_LISTEN_ values. CO_EINVAL for an unknown flag; otherwise the same
+ * results as sock_listen. */
+int sock_listen_ex(sock_runtime_t *rt, const char *host, unsigned short port, int backlog,
+                   unsigned flags, sock_t **out);
+
 /* The bytes the library allocates for each socket (its sock_t), for memory
  * accounting: a connection's framework cost is its task and operation
  * records (in your struct) plus this. */
@@ -254,6 +273,55 @@ size_t sock_socket_size(void);
 
 /* The local address of a socket (the real port of a port-0 listener). */
 int sock_local_addr(sock_t *s, sock_addr_t *out);
+
+/* The peer's address of a connected socket (TCP, or UDP after
+ * sock_udp_connect). CO_OK, CO_ENOTCONN (none), CO_ECLOSED (closed),
+ * CO_EINVAL (NULL). *out is zeroed on failure. */
+int sock_peer_addr(sock_t *s, sock_addr_t *out);
+
+/* The system's SOCKET inside s (libuv's uv_fileno), for an option the
+ * library has no function for; INVALID_SOCKET for NULL or after
+ * sock_close. It stays the library's: do not close it, and do not start
+ * overlapped calls on it (their completions would come to the library). */
+SOCKET sock_os_socket(sock_t *s);
+
+/* Adopts a SOCKET made elsewhere (libuv's uv_tcp_open / uv_udp_open): an
+ * overlapped IPv4 or IPv6 TCP or UDP socket (socket() and WSASocketW with
+ * WSA_FLAG_OVERLAPPED make those), connected (a TCP connection), listening
+ * (a listener, which then keeps its AcceptEx calls posted) or bound (UDP).
+ * On CO_OK *out owns it: sock_close closes it. CO_EINVAL (a NULL argument,
+ * INVALID_SOCKET, or a socket of another type or family) and CO_ESHUTDOWN
+ * leave the socket to the caller; any later failure (CO_ENOMEM; a socket
+ * already bound to another completion port: CO_EINVAL) has closed it. */
+int sock_adopt(sock_runtime_t *rt, SOCKET h, sock_t **out);
+
+/* The socket's receive and send buffer sizes (SO_RCVBUF, SO_SNDBUF), as
+ * libuv's uv_recv_buffer_size: *bytes > 0 sets the size first; then *bytes
+ * receives the size in force (the system may round it; Linux under Wine
+ * doubles it). CO_OK, CO_EINVAL (NULL, a negative size), or the system's
+ * refusal translated. */
+int sock_recv_buffer_size(sock_t *s, int *bytes);
+int sock_send_buffer_size(sock_t *s, int *bytes);
+
+/* Attempts that never wait (libuv's uv_try_write / uv_udp_try_send, and a
+ * receive of the same kind), for code that must not block, a broadcaster
+ * say. Not awaits: they run on the calling thread, from any code. The
+ * first call puts the socket in non-blocking mode, which the overlapped
+ * operations do not look at (they pend as before); an attempt runs beside
+ * the awaits of the same socket, and data goes to whichever asks first.
+ * Send: up to len bytes (a UDP socket: one datagram to `to`, or to the
+ * connected peer for NULL; `to` must be NULL on TCP); *sent says how many
+ * (TCP may send part). Receive: what is there, up to len bytes (UDP: one
+ * datagram, its sender in *from unless NULL; `from` must be NULL on TCP);
+ * *received says how many. Both: CO_OK; CO_EAGAIN when it would have
+ * waited (nothing arrived, no buffer space); CO_EOF (TCP receive: the peer
+ * closed its side, *received 0); CO_EMSGSIZE (UDP receive: a datagram
+ * longer than len, its first len bytes kept, *received len; send: too long
+ * for UDP); CO_ECANCELED (a socket closed or cancelled), CO_ESHUTDOWN,
+ * CO_EINVAL (a listener, NULL, len 0 for a receive), or the system's
+ * errors translated (CO_ECONNRESET, CO_ENOTCONN ...). */
+int sock_try_send(sock_t *s, const char *buf, size_t len, const sock_addr_t *to, size_t *sent);
+int sock_try_recv(sock_t *s, char *buf, size_t len, sock_addr_t *from, size_t *received);
 
 /* Socket options. TCP_NODELAY is on for every connected socket by default. */
 int sock_set_nodelay(sock_t *s, int on);
@@ -303,6 +371,7 @@ struct sock_op {
     struct sock_reader   *reader;  /* read a line */
     struct sock_accept   *accept;  /* accept: where the result goes */
     struct sock__connect *connect; /* connect: the job resolving and trying */
+    struct sock__resolve *resolve; /* resolve: the lookup serving the await */
     void                 *item;    /* channel send: the item */
     void                **slot;    /* channel receive: where the item goes */
   } target;
@@ -337,12 +406,25 @@ typedef struct sock_accept {
 int sock_accept_start(sock_op_t *op, sock_t *listener, sock_accept_t *result,
                       co_task_t *task);
 
-/* Connect to host:port. The name is resolved on a pool thread and every
- * address is tried in turn (ConnectEx). *out is set to NULL at the start
- * (unless out itself is NULL: CO_EINVAL) and receives the connected socket
- * only on success. op.error: CO_OK, CO_ECONNREFUSED, CO_ENOTFOUND, ... */
+/* Connect to host:port. A numeric IPv4 or IPv6 address is tried as it is;
+ * a name is resolved by the system's resolver without blocking a thread
+ * (as sock_resolve_start does, at most 16 addresses) and every address is
+ * tried in turn (ConnectEx). *out is set to NULL at the start (unless out
+ * itself is NULL: CO_EINVAL) and receives the connected socket only on
+ * success. op.error: CO_OK, CO_ECONNREFUSED, CO_ENOTFOUND, CO_EAGAIN,
+ * CO_ETIMEDOUT, CO_ENETUNREACH, CO_ENOBUFS, CO_ENOMEM, CO_EINVAL (a name
+ * longer than 255 bytes too), CO_ECANCELED, CO_ESHUTDOWN. A cancel during
+ * the lookup is seen when the lookup ends (use sock_resolve_start, then
+ * sock_connect_addr_start, to abandon a slow lookup at once). */
 int sock_connect_start(sock_op_t *op, sock_runtime_t *rt, const char *host,
                        unsigned short port, sock_t **out, co_task_t *task);
+
+/* Connect to an address already resolved (its port included; the address
+ * is copied at the start). The same outcomes as sock_connect_start, less
+ * the lookup's: CO_EINVAL for a family other than AF_INET and AF_INET6 or
+ * port 0. */
+int sock_connect_addr_start(sock_op_t *op, sock_runtime_t *rt, const sock_addr_t *addr,
+                            sock_t **out, co_task_t *task);
 
 /* Receive up to len bytes. op.bytes: how many arrived; 0 bytes means the
  * peer closed its side and op.error is CO_EOF. */
@@ -416,6 +498,8 @@ size_t sock_reader_buffered(const sock_reader_t *r);
  * sock_task_t has one, so the start takes one (a CO_CALL child passes
  * sock_task_of(t)). op.error: CO_OK, or CO_ECANCELED / CO_ETIMEDOUT. */
 int sock_sleep_start(sock_op_t *op, unsigned ms, sock_task_t *task);
+
+/* A repeating timer is sock_timer_t, with the waits between tasks below. */
 
 /* ---- Between tasks ------------------------------------------------------------ */
 /*
@@ -503,6 +587,147 @@ void sock_waitgroup_add(sock_waitgroup_t *wg, long n);
 void sock_waitgroup_done(sock_waitgroup_t *wg);
 int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t *task);
 
+/* A repeating timer (libuv's uv_timer_start with a repeat), one more thing
+ * tasks wait on (its waits are those of this section). It ticks
+ * `first_ms` after sock_timer_start, then every `period_ms` (>= 1), on a
+ * thread-pool timer of the runtime. A task awaits the next tick with
+ * sock_timer_wait_start: op.bytes says how many ticks passed since the
+ * last wait passed (1, or more when the task was busy: ticks are counted,
+ * never queued up as separate wake-ups, so a slow task does not fall
+ * behind). Every task waiting at a tick wakes. Cancel and deadlines reach
+ * the wait as any other. The struct is yours (static, or in a task's
+ * struct); its fields are the library's. sock_timer_stop releases the
+ * thread-pool timer and wakes the waiters with CO_ECLOSED (later waits get
+ * it at once); free the struct only after it and when no task waits on
+ * it. A started timer is counted with the sockets in sock_runtime_counters
+ * until stopped; stop it before sock_runtime_shutdown.
+ * sock_timer_start: CO_OK, CO_EINVAL (period 0 or over 2^31-1 ms, NULL),
+ * CO_ESHUTDOWN, CO_ENOMEM. The wait: CO_OK, CO_ECLOSED, CO_ECANCELED,
+ * CO_ETIMEDOUT, CO_ESHUTDOWN, CO_EINVAL (not a spawned sock_task_t). */
+typedef struct sock_timer {
+  sock_waitlist_t w;       /* first: the tasks waiting for a tick */
+  sock_runtime_t *rt;
+  PTP_TIMER       timer;   /* the thread-pool timer, NULL once stopped */
+  unsigned long   ticks;   /* ticks nobody has taken yet */
+  int             stopped;
+} sock_timer_t;
+
+int  sock_timer_start(sock_timer_t *timer, sock_runtime_t *rt, unsigned first_ms,
+                      unsigned period_ms);
+int  sock_timer_wait_start(sock_op_t *op, sock_timer_t *timer, sock_task_t *task);
+void sock_timer_stop(sock_timer_t *timer);
+
+/* ---- Datagrams (UDP) ---- */
+/*
+ * A UDP socket is a sock_t of its own kind: the stream operations refuse it
+ * (CO_EINVAL) and the datagram ones refuse a TCP socket. Each send is one
+ * datagram and each receive takes exactly one; several tasks may each keep
+ * a receive pending on one socket (each datagram goes to one of them), and
+ * sends may run beside them. Close it with sock_close, like any socket:
+ * pending receives end with CO_ECANCELED.
+ *
+ *     CO_AWAIT(t, sock_udp_recv_from_start(&e->op, e->sock, e->buf, sizeof e->buf,
+ *                                          &e->peer, t));
+ *     if (e->op.error < 0 && e->op.error != CO_EMSGSIZE) ...  // cancelled ...
+ *     CO_AWAIT(t, sock_udp_send_to_start(&e->op, e->sock, e->buf, e->op.bytes,
+ *                                        &e->peer, t));
+ *
+ * Wine and Windows: a datagram longer than the buffer is reported the same
+ * way on both (the kept bytes and CO_EMSGSIZE), although Windows and Wine
+ * differ in how the kernel announces it; UDP sockets therefore never skip
+ * the completion port, and every completion passes through the pool. An
+ * ICMP "port unreachable" after a send is never reported under Wine; on
+ * Windows only with SOCK_UDP_CONNRESET (as CO_ECONNRESET on a receive).
+ */
+
+/* sock_udp_open's flags. */
+enum {
+  SOCK_UDP_DUALSTACK = 0x1,  /* an IPv6 socket that also sends and receives IPv4
+                                (IPV6_V6ONLY off); host NULL or "" binds "::".
+                                Without it an IPv6 socket is IPv6 only. */
+  SOCK_UDP_REUSEADDR = 0x2,  /* SO_REUSEADDR: other sockets may bind the same
+                                port (else SO_EXCLUSIVEADDRUSE: none may) */
+  SOCK_UDP_CONNRESET = 0x4   /* report an ICMP "port unreachable" as
+                                CO_ECONNRESET on the next receive (Windows;
+                                off by default, so that one peer that went
+                                away cannot fail a server's receive) */
+};
+
+/* Opens a UDP socket bound to host:port: host NULL or "" is every address
+ * (IPv4's "0.0.0.0", or "::" with SOCK_UDP_DUALSTACK), a numeric IPv4 or
+ * IPv6 address, or a local name (resolved at once, like sock_listen's);
+ * port 0 picks a free port (sock_local_addr tells which). `flags`: the
+ * SOCK_UDP_ values or 0. Returns CO_OK and *out, which the caller closes
+ * with sock_close; or CO_EINVAL (NULL rt or out, an unknown flag),
+ * CO_ESHUTDOWN, CO_ENOTFOUND, CO_EADDRINUSE, CO_EADDRNOTAVAIL, CO_ENOBUFS,
+ * CO_ENOMEM, with *out NULL. */
+int sock_udp_open(sock_runtime_t *rt, const char *host, unsigned short port, unsigned flags,
+                  sock_t **out);
+
+/* Sets the default peer: sends with `to` NULL go there, and the socket
+ * receives datagrams from it only. `peer` NULL dissolves the association.
+ * Synchronous. CO_OK, CO_EINVAL (not a UDP socket, a bad family),
+ * CO_EADDRNOTAVAIL, CO_ENETUNREACH ... */
+int sock_udp_connect(sock_t *s, const sock_addr_t *peer);
+
+/* Sends one datagram of len bytes (0 is allowed) to `to`, or to the
+ * connected peer when `to` is NULL. `to` is read only during the call; buf
+ * belongs to the kernel until the task wakes. op.bytes: the bytes sent.
+ * op.error: CO_OK; CO_EMSGSIZE at once for more than 65,507 bytes (65,527
+ * to an IPv6 address); CO_ENOTCONN (`to` NULL on a socket not connected),
+ * CO_EINVAL (bad arguments, an address that is neither IPv4 nor IPv6), an
+ * address of a family the socket cannot reach (IPv4 on an IPv6-only
+ * socket: CO_ENETUNREACH under Wine, CO_EINVAL on Windows), CO_EACCES (a
+ * broadcast without sock_udp_set_broadcast), CO_ENETUNREACH,
+ * CO_EHOSTUNREACH, CO_ECANCELED, CO_ETIMEDOUT, CO_ESHUTDOWN. */
+int sock_udp_send_to_start(sock_op_t *op, sock_t *s, const char *buf, size_t len,
+                           const sock_addr_t *to, co_task_t *task);
+
+/* Receives one datagram into buf (len >= 1) and, unless `from` is NULL,
+ * the sender's address into *from, which belongs to the kernel with buf
+ * until the task wakes. op.bytes: the datagram's length (0 for an empty
+ * one: a UDP receive has no end of stream). A datagram longer than len
+ * keeps its first len bytes: op.bytes is len and op.error CO_EMSGSIZE (the
+ * rest is lost), with *from filled in. Other errors: CO_ECANCELED (closed,
+ * cancelled), CO_ETIMEDOUT (the task's deadline), CO_ECONNRESET (only with
+ * SOCK_UDP_CONNRESET, on Windows), CO_EINVAL, CO_ESHUTDOWN. */
+int sock_udp_recv_from_start(sock_op_t *op, sock_t *s, char *buf, size_t len,
+                             sock_addr_t *from, co_task_t *task);
+
+/* Options of a UDP socket (CO_OK, CO_EINVAL for another kind of socket or
+ * a value out of range, or the system's refusal translated):
+ * broadcast sends allowed (SO_BROADCAST); the hop limit of unicast
+ * datagrams, 1..255 (IP_TTL, or IPV6_UNICAST_HOPS on an IPv6 socket). The
+ * buffer sizes are sock_recv_buffer_size / sock_send_buffer_size. */
+int sock_udp_set_broadcast(sock_t *s, int on);
+int sock_udp_set_ttl(sock_t *s, int ttl);
+
+/* ---- Name resolution ---- */
+/*
+ * A lookup is an await like any other: a deadline bounds it, and
+ * sock_op_cancel, sock_task_cancel and the runtime's stop end it. It runs
+ * in the system's resolver (GetAddrInfoExW in its overlapped mode: no
+ * thread of ours waits). A cancelled lookup is abandoned, not waited for:
+ * the task resumes at once with CO_ECANCELED (CO_ETIMEDOUT after its
+ * deadline) and the storage it gave is the caller's again; the request
+ * frees itself when the system's lookup ends, and the runtime counts it as
+ * a pending operation until then (sock_runtime_shutdown waits for it).
+ * Under Wine GetAddrInfoExCancel does nothing, so an abandoned lookup runs
+ * to its end; on Windows it is asked to stop. Needs Windows 8 or later.
+ */
+
+/* Resolves host (a name, UTF-8, at most 255 bytes; or a numeric address,
+ * which finishes at once without a lookup) for `family`: AF_UNSPEC (either),
+ * AF_INET or AF_INET6. Up to `capacity` addresses, each with `port`, go to
+ * the caller's array addrs, in the resolver's order; op.bytes says how many.
+ * addrs belongs to the lookup until the task wakes. op.error: CO_OK;
+ * CO_ENOTFOUND (the name does not exist, or has no address of that family:
+ * a numeric address of the other family too); CO_EAGAIN (temporary failure
+ * of the name servers); CO_EINVAL (bad arguments, a name too long or not
+ * UTF-8); CO_ENOMEM; CO_ECANCELED; CO_ETIMEDOUT; CO_ESHUTDOWN. The raw
+ * code (WSAHOST_NOT_FOUND ...) is in op.win32_error. */
+int sock_resolve_start(sock_op_t *op, sock_runtime_t *rt, const char *host, unsigned short port,
+                       int family, sock_addr_t *addrs, size_t capacity, co_task_t *task);
 /* ---- Named pipes ---------------------------------------------------------------- */
 /*
  * A named pipe is a stream between two processes of one machine. An end of

@@ -50,6 +50,9 @@ typedef enum sock_syscall {
   SOCK_SYS_CREATEFILEW,            /* every file opened, every pipe client opened */
   SOCK_SYS_READFILE,               /* every file read, every receive on a pipe */
   SOCK_SYS_WRITEFILE,              /* every file write, every send on a pipe */
+  SOCK_SYS_WSASENDTO,              /* every datagram send, every try-send */
+  SOCK_SYS_WSARECVFROM,            /* every datagram receive, every try-receive */
+  SOCK_SYS_GETADDRINFOEXW,         /* every name lookup (resolve, connect by name) */
   SOCK_SYS_COUNT
 } sock_syscall_t;
 
@@ -83,8 +86,15 @@ void sock_fault_nth(sock_syscall_t call, unsigned long nth, unsigned long count,
  * repeatable as far as the threads' order allows. */
 void sock_fault_random(double p, unsigned long calls, unsigned long seed);
 
-/* Real calls everywhere again; the counts are kept until the next arming. */
+/* Real calls everywhere again; the counts are kept until the next arming.
+ * Also ends sock_fault_delay_lookups. */
 void sock_fault_reset(void);
+
+/* A slow name server, for tests of cancelling a lookup in flight: from now
+ * on every name lookup's completion (sock_resolve_start, connect by name)
+ * is reported `ms` milliseconds after the system gave it (the pool thread
+ * that reports it waits). 0 turns it off. */
+void sock_fault_delay_lookups(unsigned ms);
 
 /* Calls of `call` seen while it was armed, and how many of them failed. */
 unsigned long sock_fault_calls(sock_syscall_t call);

@@ -14,6 +14,8 @@
  *   connect.c   resolve, then ConnectEx per address
  *   pipe.c      the named pipe kind: server instances, clients, security
  *   file.c      the file kind: reads and writes at offsets
+ *   udp.c       the UDP kind: datagrams to and from addresses, its options
+ *   resolve.c   name resolution as an await (GetAddrInfoExW, overlapped)
  *   sync.c      wait lists; events, semaphores, channels, wait groups
  *   error.c     the one translation of Win32 codes
  */
@@ -24,6 +26,14 @@
 #include "sock_fault.h"
 
 #include <mswsock.h>
+
+/* GetAddrInfoExW's completion routine. mingw-w64 declares the parameter as
+ * a reserved PVOID and lacks GetAddrInfoExCancel; Wine's headers have both:
+ * the seam (below) uses its own type, cast once in syscall.c. */
+typedef void (CALLBACK *sock__lookup_routine)(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov);
+#if !defined(__WINE_WINBASE_H)
+int WINAPI GetAddrInfoExCancel(LPHANDLE handle);
+#endif
 
 #ifndef FILE_SKIP_COMPLETION_PORT_ON_SUCCESS  /* missing from Wine's winbase.h */
 #  define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
@@ -92,9 +102,20 @@ typedef struct sock__syscalls {
                                HANDLE);
   BOOL (WINAPI *ReadFile)(HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED);
   BOOL (WINAPI *WriteFile)(HANDLE, LPCVOID, DWORD, LPDWORD, LPOVERLAPPED);
+  /* udp.c: datagrams; also the never-waiting attempts (no OVERLAPPED) */
+  int (WINAPI *WSASendTo)(SOCKET, LPWSABUF, DWORD, LPDWORD, DWORD, const struct sockaddr *, int,
+                          LPWSAOVERLAPPED, LPWSAOVERLAPPED_COMPLETION_ROUTINE);
+  int (WINAPI *WSARecvFrom)(SOCKET, LPWSABUF, DWORD, LPDWORD, LPDWORD, struct sockaddr *, LPINT,
+                            LPWSAOVERLAPPED, LPWSAOVERLAPPED_COMPLETION_ROUTINE);
+  /* resolve.c: the overlapped form (the routine runs on a pool thread) */
+  int (WINAPI *GetAddrInfoExW)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *,
+                               PADDRINFOEXW *, struct timeval *, LPOVERLAPPED,
+                               sock__lookup_routine, LPHANDLE);
 } sock__syscalls_t;
 
 extern sock__syscalls_t sock__sys;
+/* sock_fault_delay_lookups: how long a lookup's routine waits (tests). */
+extern volatile LONG sock__lookup_delay_ms;
 /* Fills the table with the real functions, once (sock_runtime_create and the
  * sock_fault_ functions call it before anything else). */
 void sock__syscalls_init(void);
@@ -204,6 +225,7 @@ enum {
 enum sock__kind_id {
   SOCK__KIND_TCP = 1,       /* a TCP connection (tcp.c) */
   SOCK__KIND_LISTENER = 2,  /* a listening TCP socket (accept.c) */
+  SOCK__KIND_UDP = 3,       /* a UDP socket (udp.c) */
   SOCK__KIND_PIPE = 4,      /* an end of a named pipe, server or client (pipe.c) */
   SOCK__KIND_FILE = 5       /* a file opened for overlapped IO (file.c) */
 };
@@ -225,6 +247,7 @@ extern const sock__kind_t sock__tcp_kind;       /* tcp.c */
 extern const sock__kind_t sock__listener_kind;  /* accept.c */
 extern const sock__kind_t sock__pipe_kind;      /* pipe.c */
 extern const sock__kind_t sock__file_kind;      /* file.c */
+extern const sock__kind_t sock__udp_kind;       /* udp.c */
 
 struct sock {
   PTP_IO          io;          /* its thread-pool IO object */
@@ -382,7 +405,11 @@ enum sock__op_kind {
   SOCK__PIPE_ACCEPT,    /* ConnectNamedPipe: a server instance awaits its client */
   SOCK__PIPE_OPEN,      /* a client opening a pipe (a work item while all are busy) */
   SOCK__FILE_READ,      /* one ReadFile at an offset */
-  SOCK__FILE_WRITE      /* one WriteFile at an offset */
+  SOCK__FILE_WRITE,     /* one WriteFile at an offset */
+  SOCK__UDP_SEND,       /* one WSASendTo (udp.c) */
+  SOCK__UDP_RECV,       /* one WSARecvFrom (udp.c) */
+  SOCK__RESOLVE,        /* a name lookup, abandoned on cancel (resolve.c) */
+  SOCK__TIMER           /* a repeating timer's tick (timer.c) */
 };
 
 void sock__waitlist_init(sock_waitlist_t *w);
@@ -408,6 +435,45 @@ typedef int (*sock__try_fn)(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
 int  sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt,
                       sock__try_fn try_now);
 
+/* ---- udp.c -------------------------------------------------------------------------- */
+/* A datagram's largest payload: 65,507 bytes over IPv4, 65,527 over IPv6. */
+#define SOCK__UDP_MAX_V4 65507u
+#define SOCK__UDP_MAX_V6 65527u
+
+/* ---- resolve.c ------------------------------------------------------------------------ */
+/* One GetAddrInfoExW in its overlapped mode. The record is the caller's (a
+ * resolve await's or a connect's job); `done` runs exactly once, on a pool
+ * thread, unless sock__lookup_start returned anything but ERROR_IO_PENDING. */
+typedef struct sock__lookup sock__lookup_t;
+typedef void (*sock__lookup_done)(sock__lookup_t *lk, unsigned long win32_error);
+struct sock__lookup {
+  OVERLAPPED        ov;       /* first: the routine recovers the record from it */
+  ADDRINFOEXW      *result;   /* the system's list (FreeAddrInfoExW), or NULL */
+  HANDLE            cancel;   /* GetAddrInfoExCancel's handle (Windows; Wine leaves NULL) */
+  sock__lookup_done done;
+  int               family;   /* AF_UNSPEC, AF_INET, AF_INET6 */
+  WCHAR            *name;     /* the host name, UTF-16, owned by the caller */
+};
+/* Converts host (UTF-8) for a lookup into `name` (`size` WCHARs); CO_EINVAL
+ * if it does not fit or is not UTF-8. */
+int sock__lookup_name(const char *host, WCHAR *name, size_t size);
+/* Starts lk: ERROR_IO_PENDING (done will run), 0 (finished now: lk->result
+ * holds the list, done will not run) or an error (done will not run). */
+unsigned long sock__lookup_start(sock__lookup_t *lk);
+/* A numeric IPv4 or IPv6 address, with `port`, of the family asked
+ * (AF_UNSPEC: either): 1 and *out, else 0 (a name, to resolve). */
+int sock__addr_numeric(const char *host, unsigned short port, int family, sock_addr_t *out);
+/* Copies up to `cap` addresses of the list with `port`; returns how many. */
+size_t sock__addrs_from_list(const ADDRINFOEXW *list, unsigned short port, sock_addr_t *out,
+                             size_t cap);
+/* The length of a sock_addr_t's sockaddr for its family. */
+int sock__addr_len(const sock_addr_t *a);
+/* Under op's hub lock, op a lookup's await (SOCK__RESOLVE, marked
+ * SOCK__OP_WORK): abandons the request (it frees itself when its routine
+ * runs) and unmarks op. Returns the runtime to wake the task on; *cancel:
+ * the handle for sock__resolve_cancel_call, made after the lock is released. */
+sock_runtime_t *sock__resolve_abandon(sock_op_t *op, HANDLE *cancel);
+void sock__resolve_cancel_call(HANDLE cancel);
 /* ---- pipe.c / file.c ------------------------------------------------------------------- */
 /* Whether s is a socket (TCP connection, listener, and the socket kinds to
  * come), not a pipe or a file: the socket-only calls of tcp.c refuse others. */

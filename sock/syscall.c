@@ -62,6 +62,13 @@ static BOOL CALLBACK sock__sys_fill(PINIT_ONCE once, PVOID param, PVOID *context
   sock__real.CreateFileW = CreateFileW;
   sock__real.ReadFile = ReadFile;
   sock__real.WriteFile = WriteFile;
+  sock__real.WSASendTo = WSASendTo;
+  sock__real.WSARecvFrom = WSARecvFrom;
+  /* Through void (*)(void): mingw-w64 types the routine as a reserved PVOID. */
+  sock__real.GetAddrInfoExW =
+      (int (WINAPI *)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *, PADDRINFOEXW *,
+                      struct timeval *, LPOVERLAPPED, sock__lookup_routine,
+                      LPHANDLE))(void (*)(void))GetAddrInfoExW;
   sock__sys = sock__real;
   return TRUE;
 }
@@ -92,14 +99,15 @@ static const unsigned long sock__usual_error[SOCK_SYS_COUNT] = {
   ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY,
   ERROR_NOT_ENOUGH_MEMORY, WSATRY_AGAIN, ERROR_NOT_ENOUGH_MEMORY, WSAEADDRINUSE, WSAENOBUFS,
   ERROR_NETNAME_DELETED, ERROR_NO_SYSTEM_RESOURCES, ERROR_BROKEN_PIPE, ERROR_ACCESS_DENIED,
-  ERROR_BROKEN_PIPE, ERROR_NO_DATA
+  ERROR_BROKEN_PIPE, ERROR_NO_DATA, WSAECONNRESET, WSAECONNRESET, WSATRY_AGAIN
 };
 
 static const char *const sock__names[SOCK_SYS_COUNT] = {
   "WSASocketW", "AcceptEx", "ConnectEx", "WSARecv", "WSASend", "CreateThreadpoolIo",
   "CreateThreadpoolTimer", "CreateThreadpoolWork", "TrySubmitThreadpoolCallback",
   "getaddrinfo", "calloc", "bind", "listen", "completion", "CreateNamedPipeW",
-  "ConnectNamedPipe", "CreateFileW", "ReadFile", "WriteFile"
+  "ConnectNamedPipe", "CreateFileW", "ReadFile", "WriteFile", "WSASendTo", "WSARecvFrom",
+  "GetAddrInfoExW"
 };
 
 /* A well-mixed 64-bit value from a call's sequence number (splitmix64). */
@@ -371,6 +379,46 @@ static BOOL WINAPI sock__f_WriteFile(HANDLE h, LPCVOID buf, DWORD len, LPDWORD d
     return FALSE;
   }
   return sock__real.WriteFile(h, buf, len, done, ov);
+static int WINAPI sock__f_WSASendTo(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD done,
+                                    DWORD flags, const struct sockaddr *to, int to_len,
+                                    LPWSAOVERLAPPED ov,
+                                    LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_WSASENDTO, &e)) {
+    WSASetLastError((int)e);
+    return SOCKET_ERROR;
+  }
+  return sock__real.WSASendTo(s, bufs, count, done, flags, to, to_len, ov, routine);
+}
+
+static int WINAPI sock__f_WSARecvFrom(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD done,
+                                      LPDWORD flags, struct sockaddr *from, LPINT from_len,
+                                      LPWSAOVERLAPPED ov,
+                                      LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_WSARECVFROM, &e)) {
+    WSASetLastError((int)e);
+    return SOCKET_ERROR;
+  }
+  return sock__real.WSARecvFrom(s, bufs, count, done, flags, from, from_len, ov, routine);
+}
+
+/* Fails the way the call does at once: the error returned, no routine. */
+static int WINAPI sock__f_GetAddrInfoExW(PCWSTR name, PCWSTR service, DWORD space, LPGUID id,
+                                         const ADDRINFOEXW *hints, PADDRINFOEXW *out,
+                                         struct timeval *timeout, LPOVERLAPPED ov,
+                                         sock__lookup_routine routine, LPHANDLE cancel)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_GETADDRINFOEXW, &e)) {
+    *out = NULL;
+    WSASetLastError((int)e);
+    return (int)e;
+  }
+  return sock__real.GetAddrInfoExW(name, service, space, id, hints, out, timeout, ov, routine,
+                                   cancel);
 }
 
 static const sock__syscalls_t sock__failing = {
@@ -379,6 +427,8 @@ static const sock__syscalls_t sock__failing = {
   sock__f_TrySubmitThreadpoolCallback, sock__f_getaddrinfo, sock__f_calloc, sock__f_bind,
   sock__f_listen, sock__f_completion, sock__f_CreateNamedPipeW, sock__f_ConnectNamedPipe,
   sock__f_CreateFileW, sock__f_ReadFile, sock__f_WriteFile
+  sock__f_listen, sock__f_completion, sock__f_WSASendTo, sock__f_WSARecvFrom,
+  sock__f_GetAddrInfoExW
 };
 
 /* ---- arming ------------------------------------------------------------------------ */
@@ -431,9 +481,17 @@ void sock_fault_random(double p, unsigned long calls, unsigned long seed)
   }
 }
 
+volatile LONG sock__lookup_delay_ms;
+
+void sock_fault_delay_lookups(unsigned ms)
+{
+  InterlockedExchange(&sock__lookup_delay_ms, (LONG)ms);
+}
+
 void sock_fault_reset(void)
 {
   sock__syscalls_init();
+  InterlockedExchange(&sock__lookup_delay_ms, 0);
   sock__random_p = 0;
   sock__random_calls = 0;
   for (int i = 0; i < SOCK_SYS_COUNT; i++) {

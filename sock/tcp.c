@@ -101,14 +101,16 @@ static int sock__resolve_local(const char *host, unsigned short port, sock_addr_
   return CO_OK;
 }
 
-static int sock__bind_listen(SOCKET h, const sock_addr_t *addr, int backlog)
+static int sock__bind_listen(SOCKET h, const sock_addr_t *addr, int backlog, unsigned flags)
 {
-  BOOL on = TRUE, off = FALSE;
+  BOOL on = TRUE, v6only = (flags & SOCK_LISTEN_V6ONLY) ? TRUE : FALSE;
   int len = addr->si_family == AF_INET6 ? (int)sizeof addr->Ipv6 : (int)sizeof addr->Ipv4;
-  /* Another process cannot steal the port (SO_REUSEADDR would let it). */
-  setsockopt(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
-  if (addr->si_family == AF_INET6)  /* dual-stack: IPv4 clients too */
-    setsockopt(h, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&off, sizeof off);
+  if (flags & SOCK_LISTEN_REUSEADDR)  /* asked for: others may bind the port too */
+    setsockopt(h, SOL_SOCKET, SO_REUSEADDR, (const char *)&on, sizeof on);
+  else  /* another process cannot steal the port (SO_REUSEADDR would let it) */
+    setsockopt(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
+  if (addr->si_family == AF_INET6)  /* dual-stack (IPv4 clients too) unless V6ONLY */
+    setsockopt(h, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only, sizeof v6only);
   if (sock__sys.bind(h, (const struct sockaddr *)addr, len) != 0 ||
       sock__sys.listen(h, backlog > 0 ? backlog : SOMAXCONN) != 0)
     return sock_error_from_win32((unsigned long)WSAGetLastError());
@@ -118,13 +120,19 @@ static int sock__bind_listen(SOCKET h, const sock_addr_t *addr, int backlog)
 int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
                 int backlog, sock_t **out)
 {
+  return sock_listen_ex(rt, host, port, backlog, 0, out);
+}
+
+int sock_listen_ex(sock_runtime_t *rt, const char *host, unsigned short port, int backlog,
+                   unsigned flags, sock_t **out)
+{
   sock_addr_t addr;
   SOCKET h;
   int error;
   if (out == NULL)
     return CO_EINVAL;
   *out = NULL;
-  if (rt == NULL)
+  if (rt == NULL || (flags & ~(unsigned)(SOCK_LISTEN_V6ONLY | SOCK_LISTEN_REUSEADDR)) != 0)
     return CO_EINVAL;
   if (sock__shutting_down(rt))
     return CO_ESHUTDOWN;
@@ -134,7 +142,7 @@ int sock_listen(sock_runtime_t *rt, const char *host, unsigned short port,
   h = sock__tcp_socket(addr.si_family, &error);
   if (h == INVALID_SOCKET)
     return error;
-  error = sock__bind_listen(h, &addr, backlog);
+  error = sock__bind_listen(h, &addr, backlog, flags);
   if (error != CO_OK) {
     closesocket(h);
     return error;

@@ -329,6 +329,7 @@ static plain_connector_t plain_connector;
 static task_connector_t  task_connector;
 static sock_runtime_t   *connect_rt;
 static unsigned short    connect_port;
+static const char       *connect_host = "127.0.0.1";
 
 static connect_result_t *connect_result_of(co_task_t *t)
 {
@@ -342,7 +343,7 @@ static co_state_t connect_step(co_task_t *t)
   connect_result_t *r = connect_result_of(t);
   r->entries++;
   CO_BEGIN(t);
-  CO_AWAIT(t, sock_connect_start(&r->op, connect_rt, "127.0.0.1", connect_port, &r->sock, t));
+  CO_AWAIT(t, sock_connect_start(&r->op, connect_rt, connect_host, connect_port, &r->sock, t));
   r->pended = r->entries > 1;
   r->error = r->op.error;
   r->win32 = r->op.win32_error;
@@ -410,15 +411,17 @@ static void connect_teardown(sock_runtime_t *rt)
   test_task_free_event(&task_connector.tt);
 }
 
-/* getaddrinfo failing with WSAHOST_NOT_FOUND: the connect pends (names are
- * resolved on a pool thread) and ends with CO_ENOTFOUND and the raw code,
- * for a plain task and for a sock_task_t. */
+/* The lookup of a name failing with WSAHOST_NOT_FOUND: the connect pends
+ * (names are resolved from a pool thread) and ends with CO_ENOTFOUND and
+ * the raw code, for a plain task and for a sock_task_t. */
 START_TEST(connect_name_not_found_gives_enotfound)
 {
   sock_runtime_t *rt = connect_setup();
-  sock_fault_nth(SOCK_SYS_GETADDRINFO, 1, 0, WSAHOST_NOT_FOUND);
+  sock_fault_nth(SOCK_SYS_GETADDRINFOEXW, 1, 0, WSAHOST_NOT_FOUND);
+  connect_host = "localhost";
   connect_both(rt, CO_ENOTFOUND, WSAHOST_NOT_FOUND, 1);
-  ck_assert_uint_eq(sock_fault_failures(SOCK_SYS_GETADDRINFO), 2);
+  connect_host = "127.0.0.1";
+  ck_assert_uint_eq(sock_fault_failures(SOCK_SYS_GETADDRINFOEXW), 2);
   sock_fault_reset();
   connect_teardown(rt);
 }

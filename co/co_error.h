@@ -49,6 +49,11 @@
   XX(CO_EMSGSIZE,     -111, "message or line too long")                        \
   XX(CO_EACCES,       -112, "permission denied")                               \
   XX(CO_EPROTO,       -113, "protocol error")                                  \
+  /* TLS (translated by sock/ from SEC_E_ and CERT_E_ codes) */                \
+  XX(CO_ECERTUNTRUSTED, -130, "TLS: certificate not trusted (unknown issuer, self-signed, or not the pinned one)") \
+  XX(CO_ECERTNAME,    -131, "TLS: certificate does not match the host name")   \
+  XX(CO_ECERTEXPIRED, -132, "TLS: certificate expired or not yet valid")       \
+  XX(CO_ETLS,         -133, "TLS: handshake failed or a record was corrupt")   \
   XX(CO_EUNKNOWN,     -199, "unknown error (see the raw system code)")
 
 #ifdef __cplusplus

@@ -45,6 +45,11 @@ typedef enum sock_syscall {
   SOCK_SYS_BIND,
   SOCK_SYS_LISTEN,
   SOCK_SYS_COMPLETION,             /* not a call: a completion reported failed */
+  SOCK_SYS_ACQUIRECREDENTIALSHANDLEW, /* a TLS session's credentials */
+  SOCK_SYS_INITIALIZESECURITYCONTEXTW, /* each handshake step, close_notify */
+  SOCK_SYS_ENCRYPTMESSAGE,         /* each batch of TLS records sent */
+  SOCK_SYS_DECRYPTMESSAGE,         /* each TLS record received */
+  SOCK_SYS_CERTGETCERTIFICATECHAIN, /* the certificate check of a handshake */
   SOCK_SYS_COUNT
 } sock_syscall_t;
 
@@ -52,7 +57,9 @@ typedef enum sock_syscall {
  * next call) fail with `error` (a WSA.../ERROR_... code; 0 picks the call's
  * usual failure: WSAEMFILE for a socket, WSAECONNRESET for a transfer,
  * ERROR_NOT_ENOUGH_MEMORY for the thread pool, WSATRY_AGAIN for a lookup,
- * ERROR_NETNAME_DELETED for a completion). count 0: every call from nth on.
+ * ERROR_NETNAME_DELETED for a completion, SEC_E_NO_CREDENTIALS,
+ * SEC_E_INTERNAL_ERROR or SEC_E_DECRYPT_FAILURE for Schannel (whose calls
+ * return it), CRYPT_E_NOT_FOUND for the chain). count 0: every call from nth on.
  * Replaces what was armed for `call`. */
 void sock_fault_nth(sock_syscall_t call, unsigned long nth, unsigned long count,
                     unsigned long error);

@@ -14,6 +14,8 @@
  *   connect.c   resolve, then ConnectEx per address
  *   sync.c      wait lists; events, semaphores, channels, wait groups
  *   error.c     the one translation of Win32 codes
+ *   tls.c       the TLS session kind: Schannel over a stream (tls_verify.c: its
+ *               certificate checks)
  */
 #ifndef SOCK_SOCK_INTERNAL_H
 #define SOCK_SOCK_INTERNAL_H
@@ -22,6 +24,23 @@
 #include "sock_fault.h"
 
 #include <mswsock.h>
+
+/* Schannel (tls.c, tls_verify.c; the seam's entries need the types). The
+ * Windows SDK and mingw-w64 declare SCH_CREDENTIALS only with
+ * SCHANNEL_USE_BLACKLISTS, and want UNICODE_STRING from <subauth.h>;
+ * Wine's sspi.h has it already. */
+#ifndef SECURITY_WIN32
+#  define SECURITY_WIN32
+#endif
+#ifndef SCHANNEL_USE_BLACKLISTS
+#  define SCHANNEL_USE_BLACKLISTS
+#endif
+#include <wincrypt.h>
+#ifndef __WINE_WINBASE_H
+#  include <subauth.h>
+#endif
+#include <security.h>
+#include <schannel.h>
 
 #ifndef FILE_SKIP_COMPLETION_PORT_ON_SUCCESS  /* missing from Wine's winbase.h */
 #  define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
@@ -82,6 +101,17 @@ typedef struct sock__syscalls {
   /* Not a call: what a completion reports. The identity, or a wrapper that
    * turns a completion into a failure. */
   unsigned long (*completion)(unsigned long error);
+  /* TLS (tls.c, tls_verify.c) */
+  /* (the logon id is void * in the Windows SDK, PLUID in Wine's: a wrapper in syscall.c) */
+  SECURITY_STATUS (SEC_ENTRY *AcquireCredentialsHandleW)(SEC_WCHAR *, SEC_WCHAR *, ULONG, void *,
+                                                         void *, SEC_GET_KEY_FN, void *,
+                                                         PCredHandle, PTimeStamp);
+  INITIALIZE_SECURITY_CONTEXT_FN_W InitializeSecurityContextW;
+  ENCRYPT_MESSAGE_FN EncryptMessage;
+  DECRYPT_MESSAGE_FN DecryptMessage;
+  BOOL (WINAPI *CertGetCertificateChain)(HCERTCHAINENGINE, PCCERT_CONTEXT, LPFILETIME,
+                                         HCERTSTORE, PCERT_CHAIN_PARA, DWORD, LPVOID,
+                                         PCCERT_CHAIN_CONTEXT *);
 } sock__syscalls_t;
 
 extern sock__syscalls_t sock__sys;
@@ -193,7 +223,8 @@ enum {
 /* The kinds of handle; each has a file of its own and a row in handle.c. */
 enum sock__kind_id {
   SOCK__KIND_TCP = 1,       /* a TCP connection (tcp.c) */
-  SOCK__KIND_LISTENER = 2   /* a listening TCP socket (accept.c) */
+  SOCK__KIND_LISTENER = 2,  /* a listening TCP socket (accept.c) */
+  SOCK__KIND_TLS = 6        /* a TLS session over a stream (tls.c): no handle of its own */
 };
 
 /* What one kind of handle does differently. */
@@ -211,6 +242,7 @@ typedef struct sock__kind {
 
 extern const sock__kind_t sock__tcp_kind;       /* tcp.c */
 extern const sock__kind_t sock__listener_kind;  /* accept.c */
+extern const sock__kind_t sock__tls_kind;       /* tls.c */
 
 struct sock {
   PTP_IO          io;          /* its thread-pool IO object */
@@ -255,6 +287,10 @@ const sock__kind_t *sock__kind_of(const sock_t *s);
 /* Wraps `h` (taking ownership: closed on failure) in a new object of `kind`
  * with its PTP_IO; `flags` are SOCK__ flags to start with. */
 int  sock__handle_wrap(sock_runtime_t *rt, HANDLE h, unsigned kind, LONG flags, sock_t **out);
+/* A new object of `kind` with no handle and no PTP_IO of its own (a TLS
+ * session, whose calls go to the stream underneath): counted and listed
+ * like any handle, so cancel_all and shutdown reach it. */
+int  sock__handle_make(sock_runtime_t *rt, unsigned kind, sock_t **out);
 void sock__retain(sock_t *s);
 void sock__release(sock_t *s);
 /* Under rt->lock: cancels the handle's operations, now and later. */
@@ -342,6 +378,9 @@ int  sock__tcp_wrap(sock_runtime_t *rt, SOCKET h, int family, unsigned kind, soc
 
 /* ---- stream.c ------------------------------------------------------------------------- */
 void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes);
+/* Runs a stream operation on again (its calls made until one is pending, or
+ * its task woken): what a TLS session does once more ciphertext is in. */
+void sock__stream_resume(sock_t *s, sock_op_t *op);
 
 /* ---- accept.c / connect.c -------------------------------------------------------------- */
 int  sock__listener_start(sock_t *s);  /* posts the slots of a new listener */
@@ -364,7 +403,12 @@ enum sock__op_kind {
   SOCK__ACCEPT_SLOT,    /* a listener's own posted AcceptEx */
   SOCK__CONNECT,        /* resolution, then ConnectEx per address */
   SOCK__SLEEP,          /* a task's timer */
-  SOCK__SYNC            /* an event, semaphore, channel or wait group */
+  SOCK__SYNC,           /* an event, semaphore, channel or wait group */
+  SOCK__TLS_HANDSHAKE,  /* a TLS client handshake: its calls on the stream underneath */
+  SOCK__TLS_READ,       /* a stream op's receive of ciphertext on the stream underneath */
+  SOCK__TLS_WRITE,      /* a stream op's send of records on the stream underneath */
+  SOCK__TLS_CONTROL,    /* a reader's send of its answer to a post-handshake message */
+  SOCK__TLS_SHUTDOWN    /* the send of close_notify */
 };
 
 void sock__waitlist_init(sock_waitlist_t *w);
@@ -389,5 +433,39 @@ typedef int (*sock__try_fn)(sock_waitlist_t *w, sock_op_t *op, sock_op_t **wake)
  * in queue q of w, counted on rt, found by a canceller. */
 int  sock__queue_wait(sock_op_t *op, sock_waitlist_t *w, int q, sock_runtime_t *rt,
                       sock__try_fn try_now);
+
+/* ---- tls.c / tls_verify.c: TLS sessions ------------------------------------------------ */
+
+/* A stream op on a TLS session (stream.c's loop calls this instead of the
+ * hub, with the buffers of the op's next step): moves plaintext between
+ * the session and `bufs`. Returns CO_OK with the outcome in *error (0 or a
+ * Win32/SEC_E code, recorded in op) and *bytes; CO_PENDING when it needs
+ * the stream underneath (the session then calls sock__stream_on_io or
+ * sock__stream_resume on it); or a refusal (op.error set). */
+int  sock__tls_transfer(sock_t *s, sock_op_t *op, WSABUF *bufs, unsigned long count,
+                        int sending, unsigned long *error, unsigned long *bytes);
+/* A completion of a TLS session's call on its stream (stream.c routes the
+ * SOCK__TLS_ op kinds here). */
+void sock__tls_on_io(sock_t *conn, sock_op_t *op, unsigned long error, unsigned long bytes);
+
+/* The certificate check of a client session, set from its config. */
+typedef struct sock__tls_verify {
+  int            mode;     /* SOCK__VERIFY_ below */
+  HCERTSTORE     ca;       /* SOCK__VERIFY_CA: the CA file's certificates */
+  unsigned char  pin[32];  /* SOCK__VERIFY_PIN: the SHA-256 of the one certificate */
+} sock__tls_verify_t;
+
+enum { SOCK__VERIFY_SYSTEM = 0, SOCK__VERIFY_CA, SOCK__VERIFY_PIN, SOCK__VERIFY_NONE };
+
+/* Reads the config's check (loads the CA file, parses the pin). CO_OK, or
+ * CO_EINVAL (bad pin, unreadable or empty CA file: *win32 says why) or
+ * CO_ENOMEM. */
+int  sock__tls_verify_init(sock__tls_verify_t *v, const sock_tls_config_t *config,
+                           unsigned long *win32);
+void sock__tls_verify_free(sock__tls_verify_t *v);
+/* Checks the peer's certificate of an established context: 0, or the
+ * CERT_E_/SEC_E_/CRYPT_E_ code that says why it is refused. */
+unsigned long sock__tls_verify_peer(const sock__tls_verify_t *v, CtxtHandle *ctx,
+                                    const WCHAR *host);
 
 #endif /* SOCK_SOCK_INTERNAL_H */

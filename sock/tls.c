@@ -343,6 +343,15 @@ static int sock__tls_established(sock__tls_t *T, sock_op_t *op)
   return CO_OK;
 }
 
+/* Whether a peer's first byte can begin a TLS record (change_cipher_spec,
+ * alert, handshake, application_data): a server that answers with anything
+ * else (an HTTP error, a banner) is refused at once instead of being read
+ * until its "record" of up to 64 KiB is complete. */
+static int sock__tls_record_type_ok(char type)
+{
+  return type >= 20 && type <= 23;
+}
+
 /* Runs the handshake (or the send of close_notify) until a call is pending
  * (CO_PENDING) or it is over (CO_OK, or op.error's failure). */
 static int sock__tls_hs_run(sock__tls_t *T, sock_op_t *op)
@@ -384,6 +393,8 @@ static int sock__tls_hs_run(sock__tls_t *T, sock_op_t *op)
       T->need_more = 0;
       continue;
     }
+    if (!T->established && T->cend > T->cstart && !sock__tls_record_type_ok(T->rbuf[T->cstart]))
+      return sock__tls_fail(op, (unsigned long)SEC_E_ILLEGAL_MESSAGE);  /* not TLS at all */
     {
       SECURITY_STATUS st = sock__tls_isc(T, 1);
       if (FAILED(st) && st != SEC_E_INCOMPLETE_MESSAGE)

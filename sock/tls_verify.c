@@ -220,6 +220,28 @@ static int sock__root_in_file(const sock__tls_verify_t *v, PCCERT_CHAIN_CONTEXT 
   return 1;
 }
 
+/* What the chain engine found wrong, as the SSL policy would say it. Wine 8's
+ * policy passes a chain whose issuer it could not find at all (a partial
+ * chain: a server certificate from an unknown CA, no root): measured, so
+ * the flags are checked here as well. With a CA file the unknown root is
+ * ours, checked already. */
+static unsigned long sock__chain_error(DWORD flags, int root_is_ours)
+{
+  if (flags & CERT_TRUST_IS_NOT_TIME_VALID)
+    return (unsigned long)CERT_E_EXPIRED;
+  if (flags & (CERT_TRUST_IS_REVOKED))
+    return (unsigned long)CRYPT_E_REVOKED;
+  if (flags & CERT_TRUST_IS_NOT_SIGNATURE_VALID)
+    return (unsigned long)TRUST_E_CERT_SIGNATURE;
+  if (flags & CERT_TRUST_IS_NOT_VALID_FOR_USAGE)
+    return (unsigned long)CERT_E_WRONG_USAGE;
+  if (flags & (CERT_TRUST_IS_PARTIAL_CHAIN | CERT_TRUST_IS_CYCLIC))
+    return (unsigned long)CERT_E_CHAINING;
+  if ((flags & CERT_TRUST_IS_UNTRUSTED_ROOT) && !root_is_ours)
+    return (unsigned long)CERT_E_UNTRUSTEDROOT;
+  return 0;
+}
+
 static unsigned long sock__check_chain(const sock__tls_verify_t *v, PCCERT_CONTEXT cert,
                                        const WCHAR *host)
 {
@@ -262,6 +284,8 @@ static unsigned long sock__check_chain(const sock__tls_verify_t *v, PCCERT_CONTE
     why = GetLastError() != 0 ? GetLastError() : (unsigned long)TRUST_E_FAIL;
   else
     why = status.dwError;
+  if (why == 0)  /* the policy passed: the chain's own flags too (see sock__chain_error) */
+    why = sock__chain_error(chain->TrustStatus.dwErrorStatus, v->mode == SOCK__VERIFY_CA);
 done:
   if (chain != NULL)
     CertFreeCertificateChain(chain);

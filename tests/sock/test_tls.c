@@ -382,8 +382,9 @@ static int send_all_raw(SOCKET s, const char *b, int n)
   return 0;
 }
 
-/* Relays a TLS connection, except alert records from the server: so the
- * client sees its data and then the end of TCP without close_notify. */
+/* Relays a TLS connection until the server's first alert record (its
+ * close_notify), which it drops before hanging up: so the client sees all
+ * the data and then the end of TCP without close_notify. */
 static void relay(SOCKET client, unsigned short port)
 {
   static char buf[1 << 17];
@@ -421,9 +422,11 @@ static void relay(SOCKET client, unsigned short port)
         len = 5 + (((size_t)(unsigned char)buf[3] << 8) | (unsigned char)buf[4]);
         if (held < len)
           break;
-        if (buf[0] == 21)
+        if (buf[0] == 21) {  /* the close_notify: drop it and hang up */
           InterlockedIncrement(&peer.dropped);
-        else if (send_all_raw(client, buf, (int)len) != 0)
+          goto out;
+        }
+        if (send_all_raw(client, buf, (int)len) != 0)
           goto out;
         memmove(buf, buf + len, held - len);
         held -= len;

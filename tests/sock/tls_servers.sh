@@ -15,6 +15,8 @@
 #   COSOCK_TLS_PORT_EXPIRED  -WWW, expired certificate
 #   COSOCK_TLS_PORT_SELF     -WWW, self-signed certificate
 #   COSOCK_TLS_PORT_REV      -rev (echoes each line reversed), good certificate
+#   COSOCK_TLS_PORT_HTTP     -HTTP (files that hold their own response head: notfound.http,
+#                            a 404; chunked.http, a chunked 200), good certificate
 #   COSOCK_TLS_DIR           the folder (a Unix path: the test maps it to Wine's Z:)
 #   COSOCK_TLS_PIN           the SHA-256 fingerprint of the good certificate
 #
@@ -59,6 +61,8 @@ keyUsage=critical,keyCertSign,cRLSign"
     openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=localhost" -days 2 \
         -keyout self.key -out self.pem -addext "subjectAltName=DNS:localhost" 2>/dev/null || return 1
     head -c 1048576 /dev/urandom > body.bin
+    printf 'HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found' > notfound.http
+    printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, tls!\n\r\n0\r\n\r\n' > chunked.http
     openssl x509 -in good.pem -noout -fingerprint -sha256 | sed 's/.*=//' > good.pin
     cd / && rm -rf "$d" && mv "$d.new" "$d"
 }
@@ -67,7 +71,7 @@ keyUsage=critical,keyCertSign,cRLSign"
 mkdir -p "$(dirname "$cert_dir")"
 exec 9>"$cert_dir.lock"
 flock 9
-if [ ! -f "$cert_dir/good.pin" ] || [ -n "$(find "$cert_dir/good.pin" -mmin +720 2>/dev/null)" ]; then
+if [ ! -f "$cert_dir/good.pin" ] || [ ! -f "$cert_dir/chunked.http" ] || [ -n "$(find "$cert_dir/good.pin" -mmin +720 2>/dev/null)" ]; then
     make_certs "$cert_dir" || { echo "tls test: FAILED to make certificates in $cert_dir"; exit 1; }
 fi
 flock -u 9
@@ -97,14 +101,16 @@ start_server wrong wrong -WWW
 start_server expired expired -WWW
 start_server self self -WWW
 start_server rev good -rev
+start_server http good -HTTP
 COSOCK_TLS_PORT_GOOD=$(port_of good) || exit 1
 COSOCK_TLS_PORT_WRONG=$(port_of wrong) || exit 1
 COSOCK_TLS_PORT_EXPIRED=$(port_of expired) || exit 1
 COSOCK_TLS_PORT_SELF=$(port_of self) || exit 1
 COSOCK_TLS_PORT_REV=$(port_of rev) || exit 1
+COSOCK_TLS_PORT_HTTP=$(port_of http) || exit 1
 COSOCK_TLS_DIR=$cert_dir
 COSOCK_TLS_PIN=$(cat "$cert_dir/good.pin")
 export COSOCK_TLS_PORT_GOOD COSOCK_TLS_PORT_WRONG COSOCK_TLS_PORT_EXPIRED COSOCK_TLS_PORT_SELF
-export COSOCK_TLS_PORT_REV COSOCK_TLS_DIR COSOCK_TLS_PIN
+export COSOCK_TLS_PORT_REV COSOCK_TLS_PORT_HTTP COSOCK_TLS_DIR COSOCK_TLS_PIN
 
 "$emulator" "$exe"

@@ -856,8 +856,14 @@ int sock__tls_transfer(sock_t *s, sock_op_t *op, WSABUF *bufs, unsigned long cou
    * them for a Winsock call: a step served from the buffer makes none. */
   if (rc == CO_OK && (rc = sock__await_register(op)) == CO_OK)
     sock__await_clear(op);
-  if (rc != CO_OK)
+  if (rc != CO_OK) {
+    if (sending && T->wlen > 0) {  /* records of this op left unsent: the stream is lost */
+      op->error = (short)rc;
+      op->win32_error = 0;
+      sock__tls_break_send(T, op);
+    }
     return sock__refuse(op, rc);
+  }
   *error = 0;
   *bytes = 0;
   if (sending)
@@ -896,9 +902,12 @@ void sock__tls_on_io(sock_t *conn, sock_op_t *op, unsigned long error, unsigned 
     if (error != 0) {
       sock__tls_break_send(T, op);
       sock__stream_on_io(&T->base, op, error, 0);
+    } else if ((T->wsent += bytes) < T->wlen) {
+      sock__stream_resume(&T->base, op);  /* sends the rest of the records */
     } else {
-      T->wsent += bytes;
-      sock__stream_resume(&T->base, op);  /* sends the rest, or reports the plaintext */
+      unsigned long plain = T->wplain;  /* all sent: the plaintext they carry is */
+      T->wlen = T->wsent = 0;
+      sock__stream_on_io(&T->base, op, 0, plain);
     }
     break;
   default:  /* SOCK__TLS_READ, SOCK__TLS_CONTROL: a reader's */

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# tests/bench/run_tls_bench.sh: the TLS benchmark, in one command (a few minutes).
+#
+#   tests/bench/run_tls_bench.sh [--rounds R] [--mib M] [--pingpong N] [--no-build]
+#
+# What it does:
+#   1. Builds tests/bench/tls_bench.c (cosock's TLS client) and tests/bench/tls_baseline.c (a
+#      hand-written blocking Schannel client, no cosock) with the mingw-release preset
+#      (Release, -O3, no debug checks) into build/mingw-release.
+#   2. Makes a self-signed certificate and an M MiB file of random bytes (default 64) in a
+#      temporary folder, and starts natively: `openssl s_server -WWW` serving it,
+#      `openssl s_server -rev` (a line echo over TLS) and a plain-TCP line echo (python3),
+#      each on a free loopback port.
+#   3. Alternates A B C D, R rounds (default 5), after one warm-up round:
+#        A  cosock   download of the file over TLS (GET, body to close_notify)
+#        B  baseline download of the same file (blocking recv + DecryptMessage loop)
+#        C  cosock   N round trips (default 2000) of a 64-byte line over TLS (s_server -rev)
+#        D  cosock   the same over plain TCP (the python echo)
+#      Downloads are timed from the request to the end of the stream, ping-pongs over the N
+#      round trips; handshakes are not timed. The clients run under Wine (cmake/wine-run.sh,
+#      prefix build/bench-wineprefix).
+#   4. Prints a table of medians with the ratios: cosock/baseline MiB/s (target >= 0.95) and
+#      the TLS cost of a round trip (C - D, and C/D). Raw figures: build/bench-results/tls-<date>.txt.
+# This is a benchmark, not a test: figures vary with the machine's load.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+rounds=5
+mib=64
+pingpong=2000
+build=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --rounds) rounds=$2; shift 2 ;;
+        --mib) mib=$2; shift 2 ;;
+        --pingpong) pingpong=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) echo "run_tls_bench: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+for tool in openssl python3; do
+    command -v "$tool" >/dev/null || { echo "run_tls_bench: $tool is needed" >&2; exit 1; }
+done
+
+bdir=build/mingw-release
+if [ "$build" = 1 ]; then
+    [ -f "$bdir/CMakeCache.txt" ] || cmake --preset mingw-release >/dev/null
+    cmake --build "$bdir" -j 2 --target tls_bench tls_baseline >/dev/null
+fi
+export COSOCK_WINEPREFIX=${BENCH_WINEPREFIX:-$root/build/bench-wineprefix}
+wine=cmake/wine-run.sh
+client=$bdir/tests/bench/tls_bench.exe
+baseline=$bdir/tests/bench/tls_baseline.exe
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 \
+    -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+head -c $((mib * 1048576)) /dev/urandom > "$work/big.bin"
+
+(cd "$work" && exec openssl s_server -accept 127.0.0.1:0 -cert cert.pem -key key.pem -WWW \
+    -no_dhe >"$work/www.out" 2>&1 </dev/null) &
+pids+=($!)
+(cd "$work" && exec openssl s_server -accept 127.0.0.1:0 -cert cert.pem -key key.pem -rev \
+    -no_dhe >"$work/rev.out" 2>&1 </dev/null) &
+pids+=($!)
+python3 -u -c '
+import socket, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(16)
+print("ACCEPT 127.0.0.1:%d" % s.getsockname()[1])
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' >"$work/echo.out" 2>&1 &
+pids+=($!)
+
+port_of() {
+    for _ in $(seq 200); do
+        p=$(grep -ao 'ACCEPT 127.0.0.1:[0-9]*' "$work/$1.out" 2>/dev/null | sed 's/.*://')
+        if [ -n "$p" ]; then echo "$p"; return 0; fi
+        sleep 0.05
+    done
+    echo "run_tls_bench: $1 server did not start" >&2; cat "$work/$1.out" >&2; return 1
+}
+www=$(port_of www); rev=$(port_of rev); echo_port=$(port_of echo)
+
+stamp=$(date -u +%Y-%m-%dT%H:%MZ)
+mkdir -p build/bench-results
+raw=build/bench-results/tls-$(date -u +%Y%m%d-%H%M%S).txt
+: >"$raw"
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+run() {  # name command...
+    local out
+    out=$("${@:2}") || { echo "run_tls_bench: $1 failed: $out" >&2; exit 1; }
+    echo "$1 $out" >>"$raw"
+}
+
+echo "TLS benchmark, $stamp: $rounds rounds (+1 warm-up), $mib MiB download, $pingpong x 64-byte round trips"
+for r in $(seq 0 "$rounds"); do
+    run A "$wine" "$client" --port "$www" --mode download --path /big.bin
+    run B "$wine" "$baseline" --port "$www" --path /big.bin
+    run C "$wine" "$client" --port "$rev" --mode pingpong --rounds "$pingpong" --size 64 --tls 1
+    run D "$wine" "$client" --port "$echo_port" --mode pingpong --rounds "$pingpong" --size 64 --tls 0
+    if [ "$r" = 0 ]; then : >"$raw"; fi  # the warm-up round is not counted
+    echo "  round $r done"
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+col() { grep "^$1 " "$raw" | field "$2" | median; }
+a=$(col A mib_per_s); b=$(col B mib_per_s); c=$(col C us_per_rt); d=$(col D us_per_rt)
+bytes=$(grep '^A ' "$raw" | head -1 | field bytes)
+echo
+echo "TLS benchmark $stamp (medians of $rounds rounds, A B C D alternating; raw: $raw)"
+printf '| %-48s | %12s | %12s | %8s |\n' "measure" "cosock" "baseline" "ratio"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' $(seq 50))" "$(printf -- '-%.0s' $(seq 14))" \
+    "$(printf -- '-%.0s' $(seq 14))" "$(printf -- '-%.0s' $(seq 10))"
+printf '| %-48s | %12s | %12s | %8s |\n' "$mib MiB download over TLS 1.2, MiB/s ($bytes bytes)" "$a" "$b" \
+    "$(awk "BEGIN{printf \"%.2f\", $a/$b}")"
+printf '| %-48s | %12s | %12s | %8s |\n' "64-byte ping-pong, us per round trip: TLS / TCP" "$c" "$d" \
+    "$(awk "BEGIN{printf \"%.2f\", $c/$d}")"
+printf '| %-48s | %12s | %12s | %8s |\n' "TLS cost per round trip, us (TLS - TCP)" \
+    "$(awk "BEGIN{printf \"%.1f\", $c-$d}")" "" ""

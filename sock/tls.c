@@ -670,12 +670,22 @@ static int sock__tls_recv(sock__tls_t *T, sock_op_t *op, WSABUF *buf, unsigned l
   int rc;
   for (;;) {
     if (T->pend > T->pstart) {
-      size_t n = T->pend - T->pstart;
-      if (n > buf->len)
-        n = buf->len;
-      memcpy(buf->buf, T->rbuf + T->pstart, n);
-      T->pstart += n;
-      *bytes = (unsigned long)n;
+      /* Fill the buffer from what is decrypted, then from whole records
+       * already received (no call: one step instead of one per record). */
+      size_t got = 0;
+      do {
+        size_t n = T->pend - T->pstart;
+        if (n > buf->len - got)
+          n = buf->len - got;
+        memcpy(buf->buf + got, T->rbuf + T->pstart, n);
+        T->pstart += n;
+        got += n;
+        if (got == buf->len || T->cend == T->cstart || T->need_more || T->renegotiating ||
+            T->eof || T->rd_status != 0)
+          break;
+        sock__tls_decrypt(T);
+      } while (T->pend > T->pstart);
+      *bytes = (unsigned long)got;
       return CO_OK;
     }
     if (T->rd_status != 0) {

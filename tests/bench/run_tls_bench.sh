@@ -9,13 +9,14 @@
 #      (Release, -O3, no debug checks) into build/mingw-release.
 #   2. Makes a self-signed certificate and an M MiB file of random bytes (default 64) in a
 #      temporary folder, and starts natively: `openssl s_server -WWW` serving it,
-#      `openssl s_server -rev` (a line echo over TLS) and a plain-TCP line echo (python3),
+#      `openssl s_server -rev` (a line echo over TLS) and a plain-TCP echo (a small C program
+#      compiled here with the host's gcc),
 #      each on a free loopback port.
 #   3. Alternates A B C D, R rounds (default 5), after one warm-up round:
 #        A  cosock   download of the file over TLS (GET, body to close_notify)
 #        B  baseline download of the same file (blocking recv + DecryptMessage loop)
 #        C  cosock   N round trips (default 2000) of a 64-byte line over TLS (s_server -rev)
-#        D  cosock   the same over plain TCP (the python echo)
+#        D  cosock   the same over plain TCP (the native C echo)
 #      Downloads are timed from the request to the end of the stream, ping-pongs over the N
 #      round trips; handshakes are not timed. The clients run under Wine (cmake/wine-run.sh,
 #      prefix build/bench-wineprefix).
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-for tool in openssl python3; do
+for tool in openssl gcc; do
     command -v "$tool" >/dev/null || { echo "run_tls_bench: $tool is needed" >&2; exit 1; }
 done
 
@@ -76,22 +77,38 @@ pids+=($!)
 (cd "$work" && exec openssl s_server -accept 127.0.0.1:0 -cert cert.pem -key key.pem -rev \
     -no_dhe >"$work/rev.out" 2>&1 </dev/null) &
 pids+=($!)
-python3 -u -c '
-import socket, threading
-s = socket.socket()
-s.bind(("127.0.0.1", 0)); s.listen(16)
-print("ACCEPT 127.0.0.1:%d" % s.getsockname()[1])
-def serve(c):
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    while True:
-        d = c.recv(65536)
-        if not d: break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-' >"$work/echo.out" 2>&1 &
+# The plain-TCP echo: native C, one thread per connection, TCP_NODELAY (as s_server -rev is
+# native and single-threaded, so the two ping-pongs differ by TLS only).
+cat >"$work/echo.c" <<'ECHO'
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void *serve(void *arg) {
+    int c = (int)(long)arg, one = 1; char buf[65536]; ssize_t n;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    while ((n = recv(c, buf, sizeof buf, 0)) > 0)
+        for (ssize_t off = 0, k; off < n; off += k)
+            if ((k = send(c, buf + off, (size_t)(n - off), 0)) <= 0) goto out;
+out:
+    close(c);
+    return NULL;
+}
+int main(void) {
+    struct sockaddr_in a = {0}; socklen_t len = sizeof a; int s = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_family = AF_INET; a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) return 1;
+    getsockname(s, (struct sockaddr *)&a, &len);
+    printf("ACCEPT 127.0.0.1:%d\n", ntohs(a.sin_port)); fflush(stdout);
+    for (;;) { pthread_t t; int c = accept(s, NULL, NULL); if (c < 0) return 1;
+               pthread_create(&t, NULL, serve, (void *)(long)c); pthread_detach(t); }
+}
+ECHO
+gcc -O2 -pthread -o "$work/echo" "$work/echo.c"
+"$work/echo" >"$work/echo.out" 2>&1 </dev/null &
 pids+=($!)
 
 port_of() {

@@ -521,7 +521,13 @@ int  sock_waitgroup_wait_start(sock_op_t *op, sock_waitgroup_t *wg, sock_task_t 
  * the session closes both. On failure the connection is closed already and
  * *out stays NULL. sock_cancel on the session cancels its operations and
  * those of the connection. In sock_runtime_counters a session counts as a
- * socket of its own besides its connection (two while it lives).
+ * socket of its own besides its connection (two while it lives). The
+ * connection's own functions (sock_local_addr, sock_set_nodelay,
+ * sock_shutdown_send) do not take a session (it has no socket of its own:
+ * CO_ECLOSED); its graceful end is sock_tls_shutdown_start. Memory: a
+ * session holds a 64 KiB receive buffer (even while it waits: a zero-byte
+ * wait saves nothing on TLS) and, from its first send, a send buffer of
+ * four records (about 66 KiB).
  *
  * Underneath: records are cut at the size Schannel negotiated (16 KiB of
  * plaintext), one receive may hold several records and one decryption may

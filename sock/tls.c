@@ -393,7 +393,8 @@ static int sock__tls_hs_run(sock__tls_t *T, sock_op_t *op)
       T->need_more = 0;
       continue;
     }
-    if (!T->established && T->cend > T->cstart && !sock__tls_record_type_ok(T->rbuf[T->cstart]))
+    if (!T->established && T->cend > T->cstart &&
+        !sock__tls_record_type_ok(T->rbuf[T->cstart]))
       return sock__tls_fail(op, (unsigned long)SEC_E_ILLEGAL_MESSAGE);  /* not TLS at all */
     {
       SECURITY_STATUS st = sock__tls_isc(T, 1);

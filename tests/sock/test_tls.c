@@ -243,14 +243,16 @@ static void check_body(void)
 
 /* A GET over TLS 1.2 with the test CA's file: 1 MiB of body, byte for byte,
  * read through the line reader and receives; the server's close_notify ends
- * the stream as CO_EOF. */
+ * the stream as CO_EOF. ALPN offers two protocols and the server picks one. */
 START_TEST(tls_get_with_ca_file_gives_the_whole_body)
 {
   cl.script = GET_BODY;
+  cl.cfg.alpn = "h2,http/1.1";
   run_client(env_port("COSOCK_TLS_PORT_GOOD"));
   ck_assert_msg(cl.hs_error == CO_OK, "handshake: %s (0x%lx)", co_errname(cl.hs_error),
                 cl.hs_win32);
   ck_assert_str_eq(cl.info.version, "TLS 1.2");
+  ck_assert_str_eq(cl.info.alpn, "http/1.1");  /* the server's choice of the two offered */
   ck_assert_uint_ge(cl.info.cipher_bits, 128);
   ck_assert_msg(cl.error == CO_OK, "GET: %s", co_errname(cl.error));
   check_body();

@@ -2,7 +2,7 @@
 # tests/sock/tls_servers.sh - runs one TLS test case (a Windows exe, under Wine) against
 # native `openssl s_server` processes that this script starts and always stops.
 #
-#   tls_servers.sh CERT_DIR EMULATOR EXE
+#   tls_servers.sh CERT_DIR COMMAND...     (COMMAND: the test exe, after its emulator if any)
 #
 # CERT_DIR: where the test certificates live (made here on first use, remade when older
 # than 12 hours; they are valid for 2 days): a CA, certificates signed by it for
@@ -10,7 +10,8 @@
 # self-signed "localhost" certificate no CA vouches for. Each server listens on a free
 # loopback port (s_server -accept 127.0.0.1:0 says which):
 #
-#   COSOCK_TLS_PORT_GOOD     -WWW, good certificate (files of COSOCK_TLS_DIR: body.bin, 1 MiB)
+#   COSOCK_TLS_PORT_GOOD     -WWW, good certificate (files of COSOCK_TLS_DIR: body.bin, 1 MiB),
+#                            ALPN http/1.1
 #   COSOCK_TLS_PORT_WRONG    -WWW, certificate for wrong.example
 #   COSOCK_TLS_PORT_EXPIRED  -WWW, expired certificate
 #   COSOCK_TLS_PORT_SELF     -WWW, self-signed certificate
@@ -24,7 +25,8 @@
 # saying so. The servers are killed on every exit (success, failure, timeout's SIGTERM).
 set -u
 
-cert_dir=$1 emulator=$2 exe=$3
+cert_dir=$1
+shift
 
 if ! command -v openssl >/dev/null 2>&1; then
     echo "tls test SKIPPED: no openssl on this machine (the TLS tests need a native openssl s_server)"
@@ -70,18 +72,19 @@ keyUsage=critical,keyCertSign,cRLSign"
 # One maker at a time (ctest -j): the others wait and use its certificates.
 mkdir -p "$(dirname "$cert_dir")"
 exec 9>"$cert_dir.lock"
-flock 9
+if command -v flock >/dev/null 2>&1; then flock 9; fi
 if [ ! -f "$cert_dir/good.pin" ] || [ ! -f "$cert_dir/chunked.http" ] || [ -n "$(find "$cert_dir/good.pin" -mmin +720 2>/dev/null)" ]; then
     make_certs "$cert_dir" || { echo "tls test: FAILED to make certificates in $cert_dir"; exit 1; }
 fi
-flock -u 9
 exec 9>&-
 
 # Starts one s_server in the background (a ceiling of 300 s on its life, should this
 # script be killed without its trap); its port is read from its first lines.
-start_server() {  # name cert mode
+start_server() {  # name cert mode [more s_server flags]
+    local name=$1 cert=$2
+    shift 2
     (cd "$cert_dir" && exec timeout 300 openssl s_server -accept 127.0.0.1:0 \
-        -cert "$2.pem" -key "$2.key" "$3" -no_dhe >"$work/$1.out" 2>&1 </dev/null) &
+        -cert "$cert.pem" -key "$cert.key" "$@" -no_dhe >"$work/$name.out" 2>&1 </dev/null) &
     pids+=($!)
 }
 port_of() {  # name
@@ -96,7 +99,7 @@ port_of() {  # name
     return 1
 }
 
-start_server good good -WWW
+start_server good good -WWW -alpn http/1.1
 start_server wrong wrong -WWW
 start_server expired expired -WWW
 start_server self self -WWW
@@ -113,4 +116,4 @@ COSOCK_TLS_PIN=$(cat "$cert_dir/good.pin")
 export COSOCK_TLS_PORT_GOOD COSOCK_TLS_PORT_WRONG COSOCK_TLS_PORT_EXPIRED COSOCK_TLS_PORT_SELF
 export COSOCK_TLS_PORT_REV COSOCK_TLS_PORT_HTTP COSOCK_TLS_DIR COSOCK_TLS_PIN
 
-"$emulator" "$exe"
+"$@"

@@ -308,8 +308,10 @@ static SECURITY_STATUS sock__tls_isc(sock__tls_t *T, int with_input)
   if (in_desc.cBuffers == 2) {  /* what the call used; EXTRA is the next message's */
     unsigned long extra = in[1].BufferType == SECBUFFER_EXTRA ? in[1].cbBuffer : 0;
     T->cstart = T->cend - extra;
-  }
-  T->need_more = T->cstart == T->cend;
+    T->need_more = T->cstart == T->cend;
+  } else if (first) {
+    T->need_more = 1;  /* the server's answer to the ClientHello */
+  }  /* (close_notify's call leaves the reader's state alone) */
   if (st == SEC_E_OK) {
     T->hs_done = 1;
     T->renegotiating = 0;

@@ -63,7 +63,8 @@ enum script {
   JUST_HANDSHAKE,  /* handshake, then close */
   GET_BODY,        /* GET /body.bin, headers by lines, body to the end of the stream */
   REVERSE_LINES,   /* s_server -rev: gather-send lines, read each reversed, shutdown */
-  READ_AND_PARK    /* one receive that waits (to be cancelled) */
+  READ_AND_PARK,   /* one receive that waits (to be cancelled) */
+  DUPLEX           /* a writer task sends lines while this one reads them back */
 };
 
 typedef struct client {
@@ -93,6 +94,54 @@ typedef struct client {
 } client_t;
 
 static client_t cl;
+
+/* ---- The writer of the DUPLEX script: a second task on the same session ---------- */
+
+enum { DUPLEX_LINES = 300 };
+
+typedef struct writer {
+  test_task_t  tt;
+  sock_op_t    op;
+  sock_t      *tls;
+  int          i;
+  int          error;
+  char         line[64];
+} writer_t;
+
+static writer_t wr;
+static sock_event_t wr_done;
+
+static int duplex_line(int i, char *out, size_t size)
+{
+  return snprintf(out, size, "%05d-the quick brown fox-%d\n", i, i * 7919);
+}
+
+static co_state_t writer_step(co_task_t *t)
+{
+  writer_t *w = (writer_t *)t;
+  CO_BEGIN(t);
+  for (w->i = 0; w->i < DUPLEX_LINES; w->i++) {
+    CO_AWAIT(t, sock_send_all_start(&w->op, w->tls, w->line,
+                                    (size_t)duplex_line(w->i, w->line, sizeof w->line), t));
+    if ((w->error = w->op.error) != CO_OK)
+      break;
+  }
+  sock_event_set(&wr_done);
+  CO_END(t);
+}
+
+/* Whether `got` is line i reversed (s_server -rev). */
+static int duplex_check(int i, const char *got)
+{
+  char want[64];
+  int n = duplex_line(i, want, sizeof want) - 1;  /* without the newline */
+  if ((int)strlen(got) != n)
+    return 0;
+  for (int k = 0; k < n; k++)
+    if (got[k] != want[n - 1 - k])
+      return 0;
+  return 1;
+}
 
 static co_state_t client_step(co_task_t *t)
 {
@@ -172,6 +221,18 @@ static co_state_t client_step(co_task_t *t)
       goto done;
     CO_AWAIT(t, sock_send_start(&c->op, c->tls, "x", 1, t));
     c->end_error = c->op.error;  /* after close_notify: CO_ENOTCONN */
+  } else if (c->script == DUPLEX) {
+    wr.tls = c->tls;
+    sock_event_init(&wr_done, 0);
+    test_spawn(c->tt.st.runtime, &wr.tt, writer_step);  /* writes while we read */
+    sock_reader_init(&c->reader, c->tls, c->line, sizeof c->line);
+    for (c->lines_ok = 0; c->lines_ok < DUPLEX_LINES; c->lines_ok++) {
+      CO_AWAIT(t, sock_read_line_start(&c->op, &c->reader, t));
+      if ((c->error = c->op.error) != CO_OK ||
+          !duplex_check(c->lines_ok, sock_reader_line(&c->reader, NULL)))
+        break;
+    }
+    CO_AWAIT(t, sock_event_wait_start(&c->op, &wr_done, &c->tt.st));
   } else if (c->script == READ_AND_PARK) {
     CO_AWAIT(t, sock_recv_start(&c->op, c->tls, c->small, sizeof c->small, t));
     c->error = c->op.error;
@@ -537,6 +598,21 @@ START_TEST(tls_stream_operations_and_close_notify)
 }
 END_TEST
 
+/* Full duplex: a writer task sends 300 lines while the reader task reads
+ * them back reversed, on one session at the same time. */
+START_TEST(tls_reader_and_writer_at_once)
+{
+  cl.script = DUPLEX;
+  run_client(env_port("COSOCK_TLS_PORT_REV"));
+  ck_assert_msg(cl.hs_error == CO_OK, "handshake: %s", co_errname(cl.hs_error));
+  test_wait(&wr.tt, TLS_WAIT_MS);
+  ck_assert_msg(wr.error == CO_OK, "writer: %s", co_errname(wr.error));
+  ck_assert_msg(cl.error == CO_OK, "reader: %s", co_errname(cl.error));
+  ck_assert_int_eq(cl.lines_ok, DUPLEX_LINES);
+  test_task_free_event(&wr.tt);
+}
+END_TEST
+
 /* A receive parked on a session ends with CO_ECANCELED: by sock_op_cancel
  * (the session goes on: a round trip after it works), and by
  * sock_task_cancel (the task ends). */
@@ -698,6 +774,7 @@ Suite *cosock_test_suite(void)
   add_case(s, tcase_create("tls_no_close_notify"), tls_close_without_close_notify_is_not_eof);
   add_case(s, tcase_create("tls_stream_close_notify"), tls_stream_operations_and_close_notify);
   add_case(s, tcase_create("tls_cancel"), tls_cancel_mid_read);
+  add_case(s, tcase_create("tls_full_duplex"), tls_reader_and_writer_at_once);
   add_case(s, tcase_create("tls_seam_encrypt"), tls_seam_encrypt_failure);
   add_case(s, tcase_create("tls_seam_decrypt"), tls_seam_decrypt_failure);
   add_case(s, tcase_create("tls_seam_calls"), tls_seam_socket_and_schannel_failures);

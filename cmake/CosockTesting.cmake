@@ -7,7 +7,10 @@
 #       [TIMEOUT <seconds>]          per TCase, default 60; a source can raise it for its
 #                                    own cases with a comment `ctest-timeout: <seconds>`
 #       [ENVIRONMENT <VAR=value>...] extra environment for every case
-#       [LABELS <label>...])
+#       [LABELS <label>...]
+#       [LAUNCHER <command>...]      run each case as `<command>... <exe>` (the command
+#                                    runs the exe itself, under the emulator if any)
+#       [SKIP_RETURN_CODE <code>])   a case exiting with it is reported as skipped
 #
 # Builds the executable <name> from SOURCES plus tests/support/check_main.c (the shared
 # `main`), then scans SOURCES for tcase_create("NAME") (the name must be a string literal)
@@ -41,7 +44,8 @@ if(COSOCK_SANITIZE MATCHES "thread")
 endif()
 
 function(cosock_add_check_test name)
-    cmake_parse_arguments(PARSE_ARGV 1 arg "" "TIMEOUT" "SOURCES;LIBS;ENVIRONMENT;LABELS")
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "TIMEOUT;SKIP_RETURN_CODE"
+                          "SOURCES;LIBS;ENVIRONMENT;LABELS;LAUNCHER")
     if(arg_UNPARSED_ARGUMENTS)
         message(FATAL_ERROR "cosock_add_check_test(${name}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
     endif()
@@ -96,7 +100,9 @@ function(cosock_add_check_test name)
         return()
     endif()
     foreach(case IN LISTS cases)
-        if(COSOCK_TEST_LAUNCHER)
+        if(arg_LAUNCHER)
+            add_test(NAME ${name}.${case} COMMAND ${arg_LAUNCHER} $<TARGET_FILE:${name}>)
+        elseif(COSOCK_TEST_LAUNCHER)
             add_test(NAME ${name}.${case} COMMAND ${COSOCK_TEST_LAUNCHER} $<TARGET_FILE:${name}>)
         else()
             add_test(NAME ${name}.${case} COMMAND ${name})
@@ -109,6 +115,9 @@ function(cosock_add_check_test name)
             FAIL_REGULAR_EXPRESSION "${COSOCK_TEST_FAIL_REGEX}")
         if(arg_LABELS)
             set_tests_properties(${name}.${case} PROPERTIES LABELS "${arg_LABELS}")
+        endif()
+        if(arg_SKIP_RETURN_CODE)
+            set_tests_properties(${name}.${case} PROPERTIES SKIP_RETURN_CODE ${arg_SKIP_RETURN_CODE})
         endif()
     endforeach()
 endfunction()

@@ -53,6 +53,11 @@
   XX(CO_ENOENT,       -120, "no such file, folder or pipe")                    \
   XX(CO_EEXIST,       -121, "file already exists")                             \
   XX(CO_ENOSPC,       -122, "no space left on the disk")                       \
+  /* TLS (translated by sock/ from SEC_E_ and CERT_E_ codes) */                \
+  XX(CO_ECERTUNTRUSTED, -130, "TLS: certificate not trusted (unknown issuer, self-signed, or not the pinned one)") \
+  XX(CO_ECERTNAME,    -131, "TLS: certificate does not match the host name")   \
+  XX(CO_ECERTEXPIRED, -132, "TLS: certificate expired or not yet valid")       \
+  XX(CO_ETLS,         -133, "TLS: handshake failed or a record was corrupt")   \
   XX(CO_EUNKNOWN,     -199, "unknown error (see the raw system code)")
 
 #ifdef __cplusplus

@@ -3,7 +3,8 @@
  * cosock's error space (co/co_error.h). Completions report Win32 codes
  * (ERROR_..., converted from NTSTATUS by the thread pool); synchronous calls
  * report WSA... codes; getaddrinfo reports EAI_... (WSA... values). All
- * three meet here. Callers keep the raw code beside the result for logs.
+ * three meet here, and Schannel's SEC_E_ and the certificate checks' CERT_E_
+ * codes (HRESULTs) too. Callers keep the raw code beside the result for logs.
  */
 #include "sock_internal.h"
 
@@ -107,7 +108,33 @@ int sock_error_from_win32(unsigned long code)
   case WSAEAFNOSUPPORT:
   case ERROR_INVALID_PARAMETER:
     return CO_EINVAL;
+  /* TLS: SECURITY_STATUS and CERT_E_ values are HRESULTs (negative as
+   * longs); the casts make the labels the unsigned values compared. */
+  case (unsigned long)SEC_E_UNTRUSTED_ROOT:
+  case (unsigned long)SEC_E_CERT_UNKNOWN:
+  case (unsigned long)CERT_E_UNTRUSTEDROOT:
+  case (unsigned long)CERT_E_UNTRUSTEDTESTROOT:
+  case (unsigned long)CERT_E_CHAINING:
+  case (unsigned long)CERT_E_REVOKED:
+  case (unsigned long)CERT_E_WRONG_USAGE:
+  case (unsigned long)CERT_E_UNTRUSTEDCA:
+  case (unsigned long)CRYPT_E_REVOKED:
+  case (unsigned long)TRUST_E_CERT_SIGNATURE:
+  case (unsigned long)TRUST_E_FAIL:
+    return CO_ECERTUNTRUSTED;
+  case (unsigned long)SEC_E_WRONG_PRINCIPAL:
+  case (unsigned long)CERT_E_CN_NO_MATCH:
+    return CO_ECERTNAME;
+  case (unsigned long)SEC_E_CERT_EXPIRED:
+  case (unsigned long)CERT_E_EXPIRED:
+    return CO_ECERTEXPIRED;
+  case (unsigned long)SEC_E_INSUFFICIENT_MEMORY:
+    return CO_ENOMEM;
   default:
+    if ((code & 0xffff0000UL) == 0x80090000UL)  /* any other SEC_E_ (FACILITY_SECURITY) */
+      return CO_ETLS;
+    if ((code & 0xffff0000UL) == 0x800b0000UL)  /* any other CERT_E_/TRUST_E_ */
+      return CO_ECERTUNTRUSTED;
     return CO_EUNKNOWN;
   }
 }

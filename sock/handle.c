@@ -18,7 +18,8 @@ static const sock__kind_t *const sock__kinds[] = {
   &sock__listener_kind,  /* SOCK__KIND_LISTENER */
   [SOCK__KIND_UDP] = &sock__udp_kind,
   [SOCK__KIND_PIPE] = &sock__pipe_kind,
-  [SOCK__KIND_FILE] = &sock__file_kind
+  [SOCK__KIND_FILE] = &sock__file_kind,
+  [SOCK__KIND_TLS] = &sock__tls_kind  /* a TLS session over a stream (tls.c) */
 };
 
 const sock__kind_t *sock__kind_of(const sock_t *s)
@@ -27,6 +28,23 @@ const sock__kind_t *sock__kind_of(const sock_t *s)
 }
 
 /* ---- creating ------------------------------------------------------------------- */
+
+/* Counts a new object and lists it in rt->handles, with the owner's reference. */
+static void sock__handle_add(sock_runtime_t *rt, sock_t *s, unsigned kind, LONG flags)
+{
+  s->rt = rt;
+  flags |= 1 | (LONG)(kind << SOCK__KIND_SHIFT);  /* the owner's reference */
+  sock__rt_lock(rt);
+  if (rt->cancel_new)  /* after sock_runtime_cancel_all: born cancelled */
+    flags |= SOCK__CANCELLED;
+  s->state = flags;
+  s->next = rt->handles;
+  if (rt->handles != NULL)
+    rt->handles->prev = s;
+  rt->handles = s;
+  sock__rt_unlock(rt);
+  InterlockedIncrement(&rt->n_handles);
+}
 
 int sock__handle_wrap(sock_runtime_t *rt, HANDLE h, unsigned kind, LONG flags, sock_t **out)
 {
@@ -50,19 +68,19 @@ int sock__handle_wrap(sock_runtime_t *rt, HANDLE h, unsigned kind, LONG flags, s
     return error;
   }
   s->handle = (LONG)(LONG_PTR)h;
-  s->rt = rt;
-  flags |= 1 | (LONG)(kind << SOCK__KIND_SHIFT);  /* the owner's reference */
+  sock__handle_add(rt, s, kind, flags);
+  *out = s;
+  return CO_OK;
+}
 
-  sock__rt_lock(rt);
-  if (rt->cancel_new)  /* after sock_runtime_cancel_all: born cancelled */
-    flags |= SOCK__CANCELLED;
-  s->state = flags;
-  s->next = rt->handles;
-  if (rt->handles != NULL)
-    rt->handles->prev = s;
-  rt->handles = s;
-  sock__rt_unlock(rt);
-  InterlockedIncrement(&rt->n_handles);
+int sock__handle_make(sock_runtime_t *rt, unsigned kind, sock_t **out)
+{
+  sock_t *s = sock__sys.calloc(1, sock__kinds[kind]->size);
+  *out = NULL;
+  if (s == NULL)
+    return CO_ENOMEM;
+  s->handle = (LONG)(LONG_PTR)INVALID_HANDLE_VALUE;  /* and no IO object: s->io stays NULL */
+  sock__handle_add(rt, s, kind, 0);
   *out = s;
   return CO_OK;
 }
@@ -102,7 +120,8 @@ static void sock__free(sock_t *s)
   if (s->next != NULL)
     s->next->prev = s->prev;
   sock__rt_unlock(rt);
-  CloseThreadpoolIo(s->io);
+  if (s->io != NULL)  /* a kind without a handle of its own has none */
+    CloseThreadpoolIo(s->io);
   sock__discard(s);
 }
 
@@ -123,8 +142,13 @@ void sock_close(sock_t *s)
   h = sock__os_handle(s);
   s->handle = (LONG)(LONG_PTR)INVALID_HANDLE_VALUE;
   sock__rt_unlock(s->rt);
-  if ((s->state & SOCK__REFS) > 1)  /* operations pending: they complete as cancelled */
+  if (s->io == NULL) {  /* no handle of its own (a TLS session): its calls run on the */
+    sock__rt_lock(s->rt);  /* stream underneath, which the kind's on_cancel cancels */
+    sock__kind_of(s)->on_cancel(s);
+    sock__rt_unlock(s->rt);
+  } else if ((s->state & SOCK__REFS) > 1) {  /* operations pending: they complete as cancelled */
     CancelIoEx(h, NULL);
+  }
   sock__kind_of(s)->close_handle(h);  /* (which would abort them too) */
   sock__release(s);
 }
@@ -172,8 +196,10 @@ void sock__free_handles(sock_runtime_t *rt)
   while (rt->handles != NULL) {
     sock_t *s = rt->handles;
     rt->handles = s->next;
-    WaitForThreadpoolIoCallbacks(s->io, FALSE);
-    CloseThreadpoolIo(s->io);
+    if (s->io != NULL) {
+      WaitForThreadpoolIoCallbacks(s->io, FALSE);
+      CloseThreadpoolIo(s->io);
+    }
     if (sock__os_handle(s) != INVALID_HANDLE_VALUE)
       sock__kind_of(s)->close_handle(sock__os_handle(s));
     sock__discard(s);

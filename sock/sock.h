@@ -930,6 +930,134 @@ int sock_file_size(sock_t *file, unsigned long long *size);
  * CO_OK, CO_EINVAL (not a file), CO_EACCES (not opened for writing), or a
  * translated system error. */
 int sock_file_flush(sock_t *file);
+/* ---- TLS (Schannel) ------------------------------------------------------------ */
+/*
+ * A TLS session runs over a connected stream (a TCP connection from
+ * sock_connect_start or an accept) and is itself a stream: a sock_t that
+ * sock_recv_start, sock_recv_exactly_start, sock_wait_readable_start,
+ * sock_send_start, sock_send_all_start, sock_sendv_start and the line
+ * reader take unchanged, encrypting and decrypting underneath with the
+ * Schannel that Windows ships (no other dependency). The handshake is an
+ * await like any other:
+ *
+ *     sock_tls_config_t cfg = {0};
+ *     cfg.host = "example.com";                    // SNI and the name checked
+ *     CO_AWAIT(t, sock_connect_start(&c->op, rt, "example.com", 443, &c->tcp, t));
+ *     if (c->op.error < 0) ...
+ *     CO_AWAIT(t, sock_tls_client_start(&c->op, c->tcp, &cfg, &c->tls, t));
+ *     if (c->op.error < 0) ...                     // c->tcp is closed already
+ *     CO_AWAIT(t, sock_send_all_start(&c->op, c->tls, req, req_len, t));
+ *     CO_AWAIT(t, sock_recv_start(&c->op, c->tls, c->buf, sizeof c->buf, t));
+ *     ...
+ *     CO_AWAIT(t, sock_tls_shutdown_start(&c->op, c->tls, t));  // close_notify
+ *     sock_close(c->tls);                          // and the connection with it
+ *
+ * Ownership: sock_tls_client_start takes the connection in every case. On
+ * success *out is the session, which owns the connection: one sock_close of
+ * the session closes both. On failure the connection is closed already and
+ * *out stays NULL. sock_cancel on the session cancels its operations and
+ * those of the connection. In sock_runtime_counters a session counts as a
+ * socket of its own besides its connection (two while it lives). The
+ * connection's own functions (sock_local_addr, sock_set_nodelay,
+ * sock_shutdown_send) do not take a session (it has no socket of its own:
+ * CO_ECLOSED); its graceful end is sock_tls_shutdown_start. Memory: a
+ * session holds a 64 KiB receive buffer (even while it waits: a zero-byte
+ * wait saves nothing on TLS) and, from its first send, a send buffer of
+ * four records (about 66 KiB).
+ *
+ * Underneath: records are cut at the size Schannel negotiated (16 KiB of
+ * plaintext), one receive may hold several records and one decryption may
+ * yield more than one (both kept for the next reads), incomplete records
+ * read more, and a post-handshake message (SEC_I_RENEGOTIATE: a TLS 1.3
+ * ticket, a TLS 1.2 renegotiation) is answered before reading goes on.
+ * Reads and writes may run at the same time in two tasks (a reader and a
+ * writer), as on a TCP connection; Schannel's calls on one session are
+ * serialised inside.
+ *
+ * Errors, besides those of the stream underneath (co/co_error.h; the raw
+ * SEC_E_/CERT_E_ code stays in op.win32_error):
+ *   CO_ECERTUNTRUSTED  the chain does not end at a trusted root (the system
+ *                      store's, or the CA file's when one is given), a
+ *                      self-signed certificate, a revoked or unusable one,
+ *                      or a pinned fingerprint that does not match
+ *                      (CERT_E_UNTRUSTEDROOT, CERT_E_CHAINING, SEC_E_UNTRUSTED_ROOT ...)
+ *   CO_ECERTNAME       the certificate does not name config.host
+ *                      (CERT_E_CN_NO_MATCH, SEC_E_WRONG_PRINCIPAL)
+ *   CO_ECERTEXPIRED    the certificate has expired or is not valid yet
+ *                      (CERT_E_EXPIRED, SEC_E_CERT_EXPIRED)
+ *   CO_ETLS            the handshake failed (the peer speaks no TLS, no
+ *                      common version or cipher, an alert) or a record could
+ *                      not be decrypted (any other SEC_E_ code)
+ *   CO_EOF             the peer sent close_notify (SEC_I_CONTEXT_EXPIRED
+ *                      on Windows; under Wine, SEC_E_OK with no data for an
+ *                      alert record: both are handled)
+ *   CO_ECONNABORTED    the connection ended without close_notify (a
+ *                      truncation: op.win32_error is ERROR_HANDLE_EOF)
+ *   CO_ETIMEDOUT, CO_ECANCELED  a deadline or a cancel, as everywhere
+ *
+ * Versions: TLS 1.2 and TLS 1.3 where the system offers them (SCH_CREDENTIALS,
+ * falling back to SCHANNEL_CRED on systems older than Windows 10 1809);
+ * nothing older unless config.min_version asks. Tested: TLS 1.2 only,
+ * under Wine 8 (whose Schannel has no TLS 1.3) against OpenSSL 3's
+ * s_server; TLS 1.3 and renegotiation are written to Schannel's documented
+ * protocol and not tested here. Wine 8 has no server side
+ * (AcceptSecurityContext is unsupported): there is no server session yet;
+ * one would come as sock_tls_server_start with the same config struct
+ * (certificate fields added), leaving the client's calls unchanged.
+ */
+
+enum {
+  SOCK_TLS_1_0 = 10,  /* config.min_version: allow TLS 1.0 and later */
+  SOCK_TLS_1_1 = 11,  /* allow TLS 1.1 and later */
+  SOCK_TLS_1_2 = 12   /* the default (0 means this) */
+};
+
+/* What a session checks and offers. Read during sock_tls_client_start
+ * only: the strings may be freed once it returns. */
+typedef struct sock_tls_config {
+  const char *host;         /* the server's name (UTF-8): sent as SNI and required
+                               in its certificate. NULL only with a pin or
+                               insecure_skip_verify */
+  const char *ca_file;      /* a PEM file of CA certificates to trust instead of
+                               the system's store (read at the start), or NULL */
+  const char *pin_sha256;   /* accept exactly the certificate whose SHA-256 is
+                               this (64 hex digits, ':' allowed between
+                               bytes), instead of any chain and name check */
+  int  insecure_skip_verify;/* 1: accept any certificate (no chain, name or
+                               date check). For tests against throwaway
+                               certificates only */
+  const char *alpn;         /* protocols to offer, comma-separated ("h2,http/1.1"),
+                               or NULL; sock_tls_get_info says what was chosen */
+  unsigned min_version;     /* 0 = SOCK_TLS_1_2; SOCK_TLS_1_0/_1_1 allow older */
+} sock_tls_config_t;
+
+/* Runs a TLS client handshake over the connected stream `conn` and, once
+ * the peer's certificate passes the config's check, gives the session in
+ * *out (set to NULL at the start). Takes `conn` in every case (see
+ * Ownership above). op.error: CO_OK, CO_ECERTUNTRUSTED, CO_ECERTNAME,
+ * CO_ECERTEXPIRED, CO_ETLS, CO_ECONNRESET (the peer hung up), CO_ETIMEDOUT
+ * (deadline), CO_ECANCELED; CO_EINVAL for a NULL argument, a conn that is
+ * not a connection, a malformed pin, an unreadable or certificate-less CA
+ * file (op.win32_error: the Win32 code), or no host without a pin or
+ * insecure_skip_verify; CO_ENOMEM. Refused starts (CO_EINVAL ...) close
+ * conn too. */
+int sock_tls_client_start(sock_op_t *op, sock_t *conn, const sock_tls_config_t *config,
+                          sock_t **out, co_task_t *task);
+
+/* Sends close_notify (the end of this side's stream, TLS's graceful close);
+ * receiving may go on until the peer's close_notify (CO_EOF). Sends after it
+ * fail with CO_ENOTCONN. Then sock_close the session as usual. */
+int sock_tls_shutdown_start(sock_op_t *op, sock_t *tls, co_task_t *task);
+
+/* What a session negotiated. */
+typedef struct sock_tls_info {
+  const char *version;      /* "TLS 1.2", "TLS 1.3", ... (static) */
+  unsigned    cipher_bits;  /* the cipher's strength */
+  char        alpn[64];     /* the protocol ALPN chose, "" if none */
+} sock_tls_info_t;
+
+/* CO_OK and *out for an established session; CO_EINVAL otherwise. */
+int sock_tls_get_info(sock_t *tls, sock_tls_info_t *out);
 
 /* ---- Errors ------------------------------------------------------------------- */
 

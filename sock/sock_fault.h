@@ -53,6 +53,11 @@ typedef enum sock_syscall {
   SOCK_SYS_WSASENDTO,              /* every datagram send, every try-send */
   SOCK_SYS_WSARECVFROM,            /* every datagram receive, every try-receive */
   SOCK_SYS_GETADDRINFOEXW,         /* every name lookup (resolve, connect by name) */
+  SOCK_SYS_ACQUIRECREDENTIALSHANDLEW, /* a TLS session's credentials */
+  SOCK_SYS_INITIALIZESECURITYCONTEXTW, /* each handshake step, close_notify */
+  SOCK_SYS_ENCRYPTMESSAGE,         /* each batch of TLS records sent */
+  SOCK_SYS_DECRYPTMESSAGE,         /* each TLS record received */
+  SOCK_SYS_CERTGETCERTIFICATECHAIN, /* the certificate check of a handshake */
   SOCK_SYS_COUNT
 } sock_syscall_t;
 
@@ -62,7 +67,9 @@ typedef enum sock_syscall {
  * ERROR_NOT_ENOUGH_MEMORY for the thread pool, WSATRY_AGAIN for a lookup,
  * ERROR_NETNAME_DELETED for a completion, ERROR_NO_SYSTEM_RESOURCES for a
  * pipe instance, ERROR_BROKEN_PIPE for ConnectNamedPipe and ReadFile,
- * ERROR_ACCESS_DENIED for CreateFileW, ERROR_NO_DATA for WriteFile). count
+ * ERROR_ACCESS_DENIED for CreateFileW, ERROR_NO_DATA for WriteFile,
+ * SEC_E_NO_CREDENTIALS, SEC_E_INTERNAL_ERROR or SEC_E_DECRYPT_FAILURE for
+ * Schannel (whose calls return it), CRYPT_E_NOT_FOUND for the chain). count
  * 0: every call from nth on.
  * Replaces what was armed for `call`.
  *

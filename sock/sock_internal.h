@@ -18,6 +18,8 @@
  *   resolve.c   name resolution as an await (GetAddrInfoExW, overlapped)
  *   sync.c      wait lists; events, semaphores, channels, wait groups
  *   error.c     the one translation of Win32 codes
+ *   tls.c       the TLS session kind: Schannel over a stream (tls_verify.c: its
+ *               certificate checks)
  */
 #ifndef SOCK_SOCK_INTERNAL_H
 #define SOCK_SOCK_INTERNAL_H
@@ -34,6 +36,22 @@ typedef void (CALLBACK *sock__lookup_routine)(DWORD error, DWORD bytes, LPWSAOVE
 #if !defined(__WINE_WINBASE_H)
 int WINAPI GetAddrInfoExCancel(LPHANDLE handle);
 #endif
+/* Schannel (tls.c, tls_verify.c; the seam's entries need the types). The
+ * Windows SDK and mingw-w64 declare SCH_CREDENTIALS only with
+ * SCHANNEL_USE_BLACKLISTS, and want UNICODE_STRING from <subauth.h>;
+ * Wine's sspi.h has it already. */
+#ifndef SECURITY_WIN32
+#  define SECURITY_WIN32
+#endif
+#ifndef SCHANNEL_USE_BLACKLISTS
+#  define SCHANNEL_USE_BLACKLISTS
+#endif
+#include <wincrypt.h>
+#ifndef __WINE_WINBASE_H
+#  include <subauth.h>
+#endif
+#include <security.h>
+#include <schannel.h>
 
 #ifndef FILE_SKIP_COMPLETION_PORT_ON_SUCCESS  /* missing from Wine's winbase.h */
 #  define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
@@ -111,6 +129,17 @@ typedef struct sock__syscalls {
   int (WINAPI *GetAddrInfoExW)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *,
                                PADDRINFOEXW *, struct timeval *, LPOVERLAPPED,
                                sock__lookup_routine, LPHANDLE);
+  /* TLS (tls.c, tls_verify.c) */
+  /* (the logon id is void * in the Windows SDK, PLUID in Wine's: a wrapper in syscall.c) */
+  SECURITY_STATUS (SEC_ENTRY *AcquireCredentialsHandleW)(SEC_WCHAR *, SEC_WCHAR *, ULONG, void *,
+                                                         void *, SEC_GET_KEY_FN, void *,
+                                                         PCredHandle, PTimeStamp);
+  INITIALIZE_SECURITY_CONTEXT_FN_W InitializeSecurityContextW;
+  ENCRYPT_MESSAGE_FN EncryptMessage;
+  DECRYPT_MESSAGE_FN DecryptMessage;
+  BOOL (WINAPI *CertGetCertificateChain)(HCERTCHAINENGINE, PCCERT_CONTEXT, LPFILETIME,
+                                         HCERTSTORE, PCERT_CHAIN_PARA, DWORD, LPVOID,
+                                         PCCERT_CHAIN_CONTEXT *);
 } sock__syscalls_t;
 
 extern sock__syscalls_t sock__sys;
@@ -227,7 +256,8 @@ enum sock__kind_id {
   SOCK__KIND_LISTENER = 2,  /* a listening TCP socket (accept.c) */
   SOCK__KIND_UDP = 3,       /* a UDP socket (udp.c) */
   SOCK__KIND_PIPE = 4,      /* an end of a named pipe, server or client (pipe.c) */
-  SOCK__KIND_FILE = 5       /* a file opened for overlapped IO (file.c) */
+  SOCK__KIND_FILE = 5,      /* a file opened for overlapped IO (file.c) */
+  SOCK__KIND_TLS = 6        /* a TLS session over a stream (tls.c): no handle of its own */
 };
 
 /* What one kind of handle does differently. */
@@ -248,6 +278,7 @@ extern const sock__kind_t sock__listener_kind;  /* accept.c */
 extern const sock__kind_t sock__pipe_kind;      /* pipe.c */
 extern const sock__kind_t sock__file_kind;      /* file.c */
 extern const sock__kind_t sock__udp_kind;       /* udp.c */
+extern const sock__kind_t sock__tls_kind;       /* tls.c */
 
 struct sock {
   PTP_IO          io;          /* its thread-pool IO object */
@@ -292,6 +323,10 @@ const sock__kind_t *sock__kind_of(const sock_t *s);
 /* Wraps `h` (taking ownership: closed on failure) in a new object of `kind`
  * with its PTP_IO; `flags` are SOCK__ flags to start with. */
 int  sock__handle_wrap(sock_runtime_t *rt, HANDLE h, unsigned kind, LONG flags, sock_t **out);
+/* A new object of `kind` with no handle and no PTP_IO of its own (a TLS
+ * session, whose calls go to the stream underneath): counted and listed
+ * like any handle, so cancel_all and shutdown reach it. */
+int  sock__handle_make(sock_runtime_t *rt, unsigned kind, sock_t **out);
 void sock__retain(sock_t *s);
 void sock__release(sock_t *s);
 /* Under rt->lock: cancels the handle's operations, now and later. */
@@ -379,6 +414,9 @@ int  sock__tcp_wrap(sock_runtime_t *rt, SOCKET h, int family, unsigned kind, soc
 
 /* ---- stream.c ------------------------------------------------------------------------- */
 void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes);
+/* Runs a stream operation on again (its calls made until one is pending, or
+ * its task woken): what a TLS session does once more ciphertext is in. */
+void sock__stream_resume(sock_t *s, sock_op_t *op);
 
 /* ---- accept.c / connect.c -------------------------------------------------------------- */
 int  sock__listener_start(sock_t *s);  /* posts the slots of a new listener */
@@ -409,7 +447,12 @@ enum sock__op_kind {
   SOCK__UDP_SEND,       /* one WSASendTo (udp.c) */
   SOCK__UDP_RECV,       /* one WSARecvFrom (udp.c) */
   SOCK__RESOLVE,        /* a name lookup, abandoned on cancel (resolve.c) */
-  SOCK__TIMER           /* a repeating timer's tick (timer.c) */
+  SOCK__TIMER,          /* a repeating timer's tick (timer.c) */
+  SOCK__TLS_HANDSHAKE,  /* a TLS client handshake: its calls on the stream underneath */
+  SOCK__TLS_READ,       /* a stream op's receive of ciphertext on the stream underneath */
+  SOCK__TLS_WRITE,      /* a stream op's send of records on the stream underneath */
+  SOCK__TLS_CONTROL,    /* a reader's send of its answer to a post-handshake message */
+  SOCK__TLS_SHUTDOWN    /* the send of close_notify */
 };
 
 void sock__waitlist_init(sock_waitlist_t *w);
@@ -475,12 +518,13 @@ int sock__addr_len(const sock_addr_t *a);
 sock_runtime_t *sock__resolve_abandon(sock_op_t *op, HANDLE *cancel);
 void sock__resolve_cancel_call(HANDLE cancel);
 /* ---- pipe.c / file.c ------------------------------------------------------------------- */
-/* Whether s is a socket (TCP connection, listener, and the socket kinds to
- * come), not a pipe or a file: the socket-only calls of tcp.c refuse others. */
+/* Whether s is a socket (TCP connection, listener, UDP), not a pipe, a file
+ * or a TLS session (which has no handle of its own): the socket-only calls
+ * of tcp.c refuse the others. */
 static __inline int sock__is_socket(const sock_t *s)
 {
   unsigned kind = sock__kind_id(s);
-  return kind != SOCK__KIND_PIPE && kind != SOCK__KIND_FILE;
+  return kind == SOCK__KIND_TCP || kind == SOCK__KIND_LISTENER || kind == SOCK__KIND_UDP;
 }
 /* A file call needs overlapped.Offset/OffsetHigh, which share a union with
  * the overlapped.Pointer where the hub keeps the sock_t of a call in the
@@ -494,5 +538,38 @@ static __inline int sock__op_is_file(const sock_op_t *op)
  * `prefix` (wide, or NULL) before it; NULL on a bad name (*error CO_EINVAL)
  * or no memory (CO_ENOMEM). */
 WCHAR *sock__widen(const WCHAR *prefix, const char *utf8, int *error);
+/* ---- tls.c / tls_verify.c: TLS sessions ------------------------------------------------ */
+
+/* A stream op on a TLS session (stream.c's loop calls this instead of the
+ * hub, with the buffers of the op's next step): moves plaintext between
+ * the session and `bufs`. Returns CO_OK with the outcome in *error (0 or a
+ * Win32/SEC_E code, recorded in op) and *bytes; CO_PENDING when it needs
+ * the stream underneath (the session then calls sock__stream_on_io or
+ * sock__stream_resume on it); or a refusal (op.error set). */
+int  sock__tls_transfer(sock_t *s, sock_op_t *op, WSABUF *bufs, unsigned long count,
+                        int sending, unsigned long *error, unsigned long *bytes);
+/* A completion of a TLS session's call on its stream (stream.c routes the
+ * SOCK__TLS_ op kinds here). */
+void sock__tls_on_io(sock_t *conn, sock_op_t *op, unsigned long error, unsigned long bytes);
+
+/* The certificate check of a client session, set from its config. */
+typedef struct sock__tls_verify {
+  int            mode;     /* SOCK__VERIFY_ below */
+  HCERTSTORE     ca;       /* SOCK__VERIFY_CA: the CA file's certificates */
+  unsigned char  pin[32];  /* SOCK__VERIFY_PIN: the SHA-256 of the one certificate */
+} sock__tls_verify_t;
+
+enum { SOCK__VERIFY_SYSTEM = 0, SOCK__VERIFY_CA, SOCK__VERIFY_PIN, SOCK__VERIFY_NONE };
+
+/* Reads the config's check (loads the CA file, parses the pin). CO_OK, or
+ * CO_EINVAL (bad pin, unreadable or empty CA file: *win32 says why) or
+ * CO_ENOMEM. */
+int  sock__tls_verify_init(sock__tls_verify_t *v, const sock_tls_config_t *config,
+                           unsigned long *win32);
+void sock__tls_verify_free(sock__tls_verify_t *v);
+/* Checks the peer's certificate of an established context: 0, or the
+ * CERT_E_/SEC_E_/CRYPT_E_ code that says why it is refused. */
+unsigned long sock__tls_verify_peer(const sock__tls_verify_t *v, CtxtHandle *ctx,
+                                    const WCHAR *host);
 
 #endif /* SOCK_SOCK_INTERNAL_H */

@@ -4,7 +4,8 @@
  * through the hub until one is pending or the operation is finished; the
  * hub hands completions back to the same loop. Synchronous successes
  * (skip-completion-port on) take the loop's fast path and never see a pool
- * thread.
+ * thread. On a TLS session (tls.c) the loop is the same: each step moves
+ * plaintext to or from the session instead of making a Winsock call.
  */
 #include "sock_internal.h"
 
@@ -197,7 +198,15 @@ static int sock__drive(sock_t *s, sock_op_t *op)
 {
   unsigned long error = 0, bytes = 0;
   do {
-    int rc = sock__hub_call(s, op, sock__stream_call, NULL, &error, &bytes);
+    int rc;
+    if (sock__kind_id(s) == SOCK__KIND_TLS) {  /* plaintext to or from a TLS session */
+      WSABUF one, *bufs;
+      int sending;
+      DWORD count = sock__buffers(op, &one, &bufs, &sending);
+      rc = sock__tls_transfer(s, op, bufs, count, sending, &error, &bytes);
+    } else {
+      rc = sock__hub_call(s, op, sock__stream_call, NULL, &error, &bytes);
+    }
     if (rc != CO_OK)
       return rc;  /* CO_PENDING, or refused (op.error set) */
   } while (!sock__advance(op, error, bytes));
@@ -208,9 +217,19 @@ static int sock__drive(sock_t *s, sock_op_t *op)
  * the task when it is. */
 void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned long bytes)
 {
+  if (op->kind >= SOCK__TLS_HANDSHAKE) {  /* a TLS session's call on this stream */
+    sock__tls_on_io(s, op, error, bytes);
+    return;
+  }
   if (!sock__advance(op, error, bytes) && sock__drive(s, op) == CO_PENDING)
     return;
   co_wake(op->task);  /* last: the task may free op and close s */
+}
+
+void sock__stream_resume(sock_t *s, sock_op_t *op)
+{
+  if (sock__drive(s, op) != CO_PENDING)
+    co_wake(op->task);
 }
 
 /* ---- the start functions ---------------------------------------------------------- */
@@ -222,7 +241,8 @@ static int sock__stream_begin(sock_op_t *op, sock_t *s, co_task_t *task, int kin
     return CO_EINVAL;
   sock__op_begin(op, kind, task);
   if (s == NULL || task == NULL ||
-      (sock__kind_id(s) != SOCK__KIND_TCP && sock__kind_id(s) != SOCK__KIND_PIPE))
+      (sock__kind_id(s) != SOCK__KIND_TCP && sock__kind_id(s) != SOCK__KIND_PIPE &&
+       sock__kind_id(s) != SOCK__KIND_TLS))
     return sock__refuse(op, CO_EINVAL);
   return CO_OK;
 }

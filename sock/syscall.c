@@ -27,6 +27,14 @@ static BOOL WINAPI sock__real_connect_ex(SOCKET s, const struct sockaddr *to, in
   return sock__connect_ex(s, to, len, buf, n, sent, ov);
 }
 
+static SECURITY_STATUS SEC_ENTRY sock__real_acquire_credentials(
+    SEC_WCHAR *principal, SEC_WCHAR *package, ULONG use, void *logon, void *auth,
+    SEC_GET_KEY_FN get_key, void *arg, PCredHandle cred, PTimeStamp expiry)
+{
+  return AcquireCredentialsHandleW(principal, package, use, logon, auth, get_key, arg, cred,
+                                   expiry);
+}
+
 static unsigned long sock__real_completion(unsigned long error)
 {
   return error;
@@ -69,6 +77,11 @@ static BOOL CALLBACK sock__sys_fill(PINIT_ONCE once, PVOID param, PVOID *context
       (int (WINAPI *)(PCWSTR, PCWSTR, DWORD, LPGUID, const ADDRINFOEXW *, PADDRINFOEXW *,
                       struct timeval *, LPOVERLAPPED, sock__lookup_routine,
                       LPHANDLE))(void (*)(void))GetAddrInfoExW;
+  sock__real.AcquireCredentialsHandleW = sock__real_acquire_credentials;
+  sock__real.InitializeSecurityContextW = InitializeSecurityContextW;
+  sock__real.EncryptMessage = EncryptMessage;
+  sock__real.DecryptMessage = DecryptMessage;
+  sock__real.CertGetCertificateChain = CertGetCertificateChain;
   sock__sys = sock__real;
   return TRUE;
 }
@@ -99,7 +112,10 @@ static const unsigned long sock__usual_error[SOCK_SYS_COUNT] = {
   ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_ENOUGH_MEMORY,
   ERROR_NOT_ENOUGH_MEMORY, WSATRY_AGAIN, ERROR_NOT_ENOUGH_MEMORY, WSAEADDRINUSE, WSAENOBUFS,
   ERROR_NETNAME_DELETED, ERROR_NO_SYSTEM_RESOURCES, ERROR_BROKEN_PIPE, ERROR_ACCESS_DENIED,
-  ERROR_BROKEN_PIPE, ERROR_NO_DATA, WSAECONNRESET, WSAECONNRESET, WSATRY_AGAIN
+  ERROR_BROKEN_PIPE, ERROR_NO_DATA, WSAECONNRESET, WSAECONNRESET, WSATRY_AGAIN,
+  (unsigned long)SEC_E_NO_CREDENTIALS, (unsigned long)SEC_E_INTERNAL_ERROR,
+  (unsigned long)SEC_E_INTERNAL_ERROR, (unsigned long)SEC_E_DECRYPT_FAILURE,
+  (unsigned long)CRYPT_E_NOT_FOUND
 };
 
 static const char *const sock__names[SOCK_SYS_COUNT] = {
@@ -107,7 +123,9 @@ static const char *const sock__names[SOCK_SYS_COUNT] = {
   "CreateThreadpoolTimer", "CreateThreadpoolWork", "TrySubmitThreadpoolCallback",
   "getaddrinfo", "calloc", "bind", "listen", "completion", "CreateNamedPipeW",
   "ConnectNamedPipe", "CreateFileW", "ReadFile", "WriteFile", "WSASendTo", "WSARecvFrom",
-  "GetAddrInfoExW"
+  "GetAddrInfoExW",
+  "AcquireCredentialsHandleW", "InitializeSecurityContextW", "EncryptMessage",
+  "DecryptMessage", "CertGetCertificateChain"
 };
 
 /* A well-mixed 64-bit value from a call's sequence number (splitmix64). */
@@ -419,6 +437,60 @@ static int WINAPI sock__f_GetAddrInfoExW(PCWSTR name, PCWSTR service, DWORD spac
   }
   return sock__real.GetAddrInfoExW(name, service, space, id, hints, out, timeout, ov, routine,
                                    cancel);
+/* The Schannel calls fail by returning their SECURITY_STATUS. */
+static SECURITY_STATUS SEC_ENTRY sock__f_AcquireCredentialsHandleW(
+    SEC_WCHAR *principal, SEC_WCHAR *package, ULONG use, void *logon, void *auth,
+    SEC_GET_KEY_FN get_key, void *arg, PCredHandle cred, PTimeStamp expiry)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_ACQUIRECREDENTIALSHANDLEW, &e))
+    return (SECURITY_STATUS)e;
+  return sock__real.AcquireCredentialsHandleW(principal, package, use, logon, auth, get_key,
+                                              arg, cred, expiry);
+}
+
+static SECURITY_STATUS SEC_ENTRY sock__f_InitializeSecurityContextW(
+    PCredHandle cred, PCtxtHandle ctx, SEC_WCHAR *target, ULONG req, ULONG reserved1,
+    ULONG rep, PSecBufferDesc in, ULONG reserved2, PCtxtHandle new_ctx, PSecBufferDesc out,
+    ULONG *attr, PTimeStamp expiry)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_INITIALIZESECURITYCONTEXTW, &e))
+    return (SECURITY_STATUS)e;
+  return sock__real.InitializeSecurityContextW(cred, ctx, target, req, reserved1, rep, in,
+                                               reserved2, new_ctx, out, attr, expiry);
+}
+
+static SECURITY_STATUS SEC_ENTRY sock__f_EncryptMessage(PCtxtHandle ctx, ULONG qop,
+                                                        PSecBufferDesc msg, ULONG seq)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_ENCRYPTMESSAGE, &e))
+    return (SECURITY_STATUS)e;
+  return sock__real.EncryptMessage(ctx, qop, msg, seq);
+}
+
+static SECURITY_STATUS SEC_ENTRY sock__f_DecryptMessage(PCtxtHandle ctx, PSecBufferDesc msg,
+                                                        ULONG seq, ULONG *qop)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_DECRYPTMESSAGE, &e))
+    return (SECURITY_STATUS)e;
+  return sock__real.DecryptMessage(ctx, msg, seq, qop);
+}
+
+static BOOL WINAPI sock__f_CertGetCertificateChain(HCERTCHAINENGINE engine, PCCERT_CONTEXT cert,
+                                                   LPFILETIME when, HCERTSTORE more,
+                                                   PCERT_CHAIN_PARA para, DWORD flags,
+                                                   LPVOID reserved, PCCERT_CHAIN_CONTEXT *out)
+{
+  unsigned long e;
+  if (sock__fault_hit(SOCK_SYS_CERTGETCERTIFICATECHAIN, &e)) {
+    *out = NULL;
+    SetLastError((DWORD)e);
+    return FALSE;
+  }
+  return sock__real.CertGetCertificateChain(engine, cert, when, more, para, flags, reserved, out);
 }
 
 static const sock__syscalls_t sock__failing = {
@@ -429,6 +501,9 @@ static const sock__syscalls_t sock__failing = {
   sock__f_CreateFileW, sock__f_ReadFile, sock__f_WriteFile
   sock__f_listen, sock__f_completion, sock__f_WSASendTo, sock__f_WSARecvFrom,
   sock__f_GetAddrInfoExW
+  sock__f_listen, sock__f_completion,
+  sock__f_AcquireCredentialsHandleW, sock__f_InitializeSecurityContextW, sock__f_EncryptMessage,
+  sock__f_DecryptMessage, sock__f_CertGetCertificateChain
 };
 
 /* ---- arming ------------------------------------------------------------------------ */

@@ -959,8 +959,8 @@ int sock_file_flush(sock_t *file);
  * those of the connection. In sock_runtime_counters a session counts as a
  * socket of its own besides its connection (two while it lives). The
  * connection's own functions (sock_local_addr, sock_set_nodelay,
- * sock_shutdown_send) do not take a session (it has no socket of its own:
- * CO_ECLOSED); its graceful end is sock_tls_shutdown_start. Memory: a
+ * sock_shutdown_send and the other socket options) do not take a session (it
+ * has no socket of its own: CO_EINVAL); its graceful end is sock_tls_shutdown_start. Memory: a
  * session holds a 64 KiB receive buffer (even while it waits: a zero-byte
  * wait saves nothing on TLS) and, from its first send, a send buffer of
  * four records (about 66 KiB).

@@ -397,6 +397,8 @@ static BOOL WINAPI sock__f_WriteFile(HANDLE h, LPCVOID buf, DWORD len, LPDWORD d
     return FALSE;
   }
   return sock__real.WriteFile(h, buf, len, done, ov);
+}
+
 static int WINAPI sock__f_WSASendTo(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD done,
                                     DWORD flags, const struct sockaddr *to, int to_len,
                                     LPWSAOVERLAPPED ov,
@@ -437,6 +439,8 @@ static int WINAPI sock__f_GetAddrInfoExW(PCWSTR name, PCWSTR service, DWORD spac
   }
   return sock__real.GetAddrInfoExW(name, service, space, id, hints, out, timeout, ov, routine,
                                    cancel);
+}
+
 /* The Schannel calls fail by returning their SECURITY_STATUS. */
 static SECURITY_STATUS SEC_ENTRY sock__f_AcquireCredentialsHandleW(
     SEC_WCHAR *principal, SEC_WCHAR *package, ULONG use, void *logon, void *auth,
@@ -498,11 +502,8 @@ static const sock__syscalls_t sock__failing = {
   sock__f_CreateThreadpoolIo, sock__f_CreateThreadpoolTimer, sock__f_CreateThreadpoolWork,
   sock__f_TrySubmitThreadpoolCallback, sock__f_getaddrinfo, sock__f_calloc, sock__f_bind,
   sock__f_listen, sock__f_completion, sock__f_CreateNamedPipeW, sock__f_ConnectNamedPipe,
-  sock__f_CreateFileW, sock__f_ReadFile, sock__f_WriteFile
-  sock__f_listen, sock__f_completion, sock__f_WSASendTo, sock__f_WSARecvFrom,
-  sock__f_GetAddrInfoExW
-  sock__f_listen, sock__f_completion,
-  sock__f_AcquireCredentialsHandleW, sock__f_InitializeSecurityContextW, sock__f_EncryptMessage,
+  sock__f_CreateFileW, sock__f_ReadFile, sock__f_WriteFile, sock__f_WSASendTo,
+  sock__f_WSARecvFrom, sock__f_GetAddrInfoExW, sock__f_AcquireCredentialsHandleW, sock__f_InitializeSecurityContextW, sock__f_EncryptMessage,
   sock__f_DecryptMessage, sock__f_CertGetCertificateChain
 };
 

@@ -505,7 +505,15 @@ START_TEST(pipe_message_mode_delivers_parts)
   for (int i = 0; i < (int)sizeof msg; i++)
     msg[i] = (char)test_pattern(3, (unsigned long)i);
 
-  raw_write(raw, msg, sizeof msg);
+  {  /* wait-readable: pending until a message is there, and it takes none of it */
+    one_t *o = one_start(rt, 1, DO_WAIT_READABLE, server, NULL, 0);
+    one_parked(1);
+    ck_assert_msg(!test_finished(&o->tt), "wait_readable ended with no message");
+    raw_write(raw, msg, sizeof msg);
+    test_wait(&o->tt, TEST_WAIT_MS);
+    ck_assert_msg(o->error == CO_OK, "wait_readable: %s", co_errname(o->error));
+    ck_assert_uint_eq(o->bytes, 0);
+  }
   raw_write(raw, "tail", 4);
   for (part = 0; part < 5; part++) {
     one_t *o = one_run(rt, 1, DO_RECV, server, got, sizeof got);

@@ -336,8 +336,8 @@ int main(int argc, char **argv)
   unsigned long instances = 4;
   int client = 0, message = 0, no_stdin = 0;
   const cli_flag_t flags[] = {
-    {"--name", CLI_STRING, "NAME", "the pipe, \\\\.\\pipe\\NAME (server default: cosock-echo-<pid>)",
-     &g.name, 0, 0},
+    {"--name", CLI_STRING, "NAME",
+     "the pipe, \\\\.\\pipe\\NAME (server default: cosock-echo-<pid>)", &g.name, 0, 0},
     {"--instances", CLI_NUMBER, "N", "server: instances awaiting clients (default 4)", &instances,
      1, MAX_INSTANCES},
     {"--message", CLI_SWITCH, NULL, "message mode (each send one message) instead of bytes",

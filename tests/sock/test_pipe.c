@@ -505,7 +505,15 @@ START_TEST(pipe_message_mode_delivers_parts)
   for (int i = 0; i < (int)sizeof msg; i++)
     msg[i] = (char)test_pattern(3, (unsigned long)i);
 
-  raw_write(raw, msg, sizeof msg);
+  {  /* wait-readable: pending until a message is there, and it takes none of it */
+    one_t *o = one_start(rt, 1, DO_WAIT_READABLE, server, NULL, 0);
+    one_parked(1);
+    ck_assert_msg(!test_finished(&o->tt), "wait_readable ended with no message");
+    raw_write(raw, msg, sizeof msg);
+    test_wait(&o->tt, TEST_WAIT_MS);
+    ck_assert_msg(o->error == CO_OK, "wait_readable: %s", co_errname(o->error));
+    ck_assert_uint_eq(o->bytes, 0);
+  }
   raw_write(raw, "tail", 4);
   for (part = 0; part < 5; part++) {
     one_t *o = one_run(rt, 1, DO_RECV, server, got, sizeof got);
@@ -633,7 +641,57 @@ START_TEST(pipe_pending_read_deadline)
 }
 END_TEST
 
-/* ---- Busy servers, taken names, leaving clients ----------------------------------------------- */
+/* sock_cancel on a pipe end ends its pending read with CO_ECANCELED and
+ * refuses every later operation on it; sock_op_cancel ends a client's wait
+ * for a busy pipe, which then holds nothing. */
+START_TEST(pipe_handle_cancel_and_open_cancel)
+{
+  sock_runtime_t *rt = test_runtime_start();
+  static char got[16];
+  sock_pipe_config_t c;
+  HANDLE raw;
+  sock_t *server = connected_server(rt, &raw), *busy = NULL;
+  one_t *o = one_start(rt, 1, DO_RECV, server, got, sizeof got);
+  one_parked(1);
+  sock_cancel(server);
+  test_wait(&o->tt, TEST_WAIT_MS);
+  ck_assert_msg(o->error == CO_ECANCELED, "read on a cancelled pipe: %s", co_errname(o->error));
+  raw_write(raw, "late", 4);
+  o = one_run(rt, 1, DO_RECV, server, got, sizeof got);
+  ck_assert_msg(o->error == CO_ECANCELED, "a read after sock_cancel: %s", co_errname(o->error));
+  CloseHandle(raw);
+  sock_close(server);
+
+  memset(&c, 0, sizeof c);
+  c.max_instances = 1;
+  ck_assert_int_eq(sock_pipe_create(rt, new_pipe_name(), &c, &busy), CO_OK);
+  o = one_start(rt, 0, DO_WAIT_CLIENT, busy, NULL, 0);
+  raw = raw_open(pipe_name);
+  test_wait(&o->tt, TEST_WAIT_MS);
+  o = &ones[1];
+  {
+    HANDLE done = o->tt.done;
+    memset(o, 0, sizeof *o);
+    o->tt.done = done;
+  }
+  o->rt = rt;
+  o->mode = DO_OPEN;
+  test_spawn(rt, &o->tt, one_step);
+  one_parked(1);
+  ck_assert(!test_finished(&o->tt));
+  ck_assert_int_eq(sock_op_cancel(&o->op), 1);
+  test_wait(&o->tt, TEST_WAIT_MS);
+  ck_assert_msg(o->error == CO_ECANCELED, "a cancelled open: %s", co_errname(o->error));
+  ck_assert_ptr_null(o->sock);
+  CloseHandle(raw);
+  sock_close(busy);
+  test_wait_counters(rt, 0, 0, 0, 5000);
+  test_runtime_stop(rt);
+  ones_free();
+}
+END_TEST
+
+/* ---- Busy servers, taken names, leaving clients ---------------------------------------------- */
 
 /* A server with one instance, in use: a client's open waits (it does not
  * fail with ERROR_PIPE_BUSY) until the server disconnects the first client
@@ -984,8 +1042,10 @@ static void add_case(Suite *s, TCase *tc, const TTest *test)
 Suite *cosock_test_suite(void)
 {
   Suite *s = suite_create("sock_pipe");
-  add_case(s, tcase_create("pipe_echo_1000_random_messages_byte_mode"), pipe_echo_1000_random_messages_byte_mode);
-  add_case(s, tcase_create("pipe_echo_1000_random_messages_message_mode"), pipe_echo_1000_random_messages_message_mode);
+  add_case(s, tcase_create("pipe_echo_1000_random_messages_byte_mode"),
+           pipe_echo_1000_random_messages_byte_mode);
+  add_case(s, tcase_create("pipe_echo_1000_random_messages_message_mode"),
+           pipe_echo_1000_random_messages_message_mode);
   add_case(s, tcase_create("pipe_byte_stream_16mib_verified"), pipe_byte_stream_16mib_verified);
   add_case(s, tcase_create("pipe_read_line_across_writes"), pipe_read_line_across_writes);
   add_case(s, tcase_create("pipe_sendv_and_wait_readable"), pipe_sendv_and_wait_readable);
@@ -993,7 +1053,10 @@ Suite *cosock_test_suite(void)
   add_case(s, tcase_create("pipe_pending_read_op_cancel"), pipe_pending_read_op_cancel);
   add_case(s, tcase_create("pipe_pending_read_closed"), pipe_pending_read_closed);
   add_case(s, tcase_create("pipe_pending_read_deadline"), pipe_pending_read_deadline);
-  add_case(s, tcase_create("pipe_busy_server_client_waits_for_instance"), pipe_busy_server_client_waits_for_instance);
+  add_case(s, tcase_create("pipe_handle_cancel_and_open_cancel"),
+           pipe_handle_cancel_and_open_cancel);
+  add_case(s, tcase_create("pipe_busy_server_client_waits_for_instance"),
+           pipe_busy_server_client_waits_for_instance);
   add_case(s, tcase_create("pipe_busy_server_open_deadline"), pipe_busy_server_open_deadline);
   add_case(s, tcase_create("pipe_name_taken_and_bad_names"), pipe_name_taken_and_bad_names);
   add_case(s, tcase_create("pipe_client_leaves_mid_stream"), pipe_client_leaves_mid_stream);

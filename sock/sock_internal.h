@@ -14,6 +14,9 @@
  *   connect.c   resolve, then ConnectEx per address
  *   udp.c       the UDP kind: datagrams to and from addresses, its options
  *   resolve.c   name resolution as an await (GetAddrInfoExW, overlapped)
+ *   socket.c    what any socket answers: peer address, buffer sizes, adoption,
+ *               the never-waiting attempts
+ *   timer.c     a repeating timer tasks await (a wait list of sync.c)
  *   sync.c      wait lists; events, semaphores, channels, wait groups
  *   error.c     the one translation of Win32 codes
  */

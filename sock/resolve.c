@@ -88,6 +88,13 @@ int sock__addr_numeric(const char *host, unsigned short port, int family, sock_a
   return 0;
 }
 
+int sock_addr_parse(const char *ip, unsigned short port, sock_addr_t *out)
+{
+  if (out == NULL)
+    return CO_EINVAL;
+  return sock__addr_numeric(ip, port, AF_UNSPEC, out) ? CO_OK : CO_EINVAL;
+}
+
 size_t sock__addrs_from_list(const ADDRINFOEXW *list, unsigned short port, sock_addr_t *out,
                              size_t cap)
 {

@@ -242,6 +242,12 @@ typedef SOCKADDR_INET sock_addr_t;
 /* Formats "1.2.3.4:80" or "[::1]:80". Returns buf. */
 char *sock_addr_format(const sock_addr_t *addr, char *buf, size_t size);
 
+/* The other way (libuv's uv_ip4_addr / uv_ip6_addr): a numeric IPv4 or
+ * IPv6 address ("127.0.0.1", "::1") with `port` into *out, at once, no
+ * lookup. CO_OK, or CO_EINVAL (NULL, or not a numeric address: names go
+ * to sock_resolve_start), with *out zeroed. */
+int sock_addr_parse(const char *ip, unsigned short port, sock_addr_t *out);
+
 /* Creates a listening TCP socket bound to host:port (host NULL or "" means
  * every address, dual-stack IPv6 where available; port 0 picks a free port)
  * with SO_EXCLUSIVEADDRUSE, and keeps `accepts_posted` AcceptEx calls posted.

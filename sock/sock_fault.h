@@ -39,8 +39,8 @@ typedef enum sock_syscall {
   SOCK_SYS_CREATETHREADPOOLIO,     /* one per socket */
   SOCK_SYS_CREATETHREADPOOLTIMER,  /* a task's first deadline or sleep */
   SOCK_SYS_CREATETHREADPOOLWORK,   /* one per runtime */
-  SOCK_SYS_TRYSUBMITTHREADPOOLCALLBACK, /* connect's name resolution */
-  SOCK_SYS_GETADDRINFO,
+  SOCK_SYS_TRYSUBMITTHREADPOOLCALLBACK, /* connect's work item (it starts the tries) */
+  SOCK_SYS_GETADDRINFO,            /* a local name to bind (sock_listen, sock_udp_open) */
   SOCK_SYS_CALLOC,                 /* every allocation of sock/ */
   SOCK_SYS_BIND,
   SOCK_SYS_LISTEN,

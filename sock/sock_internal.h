@@ -16,6 +16,9 @@
  *   file.c      the file kind: reads and writes at offsets
  *   udp.c       the UDP kind: datagrams to and from addresses, its options
  *   resolve.c   name resolution as an await (GetAddrInfoExW, overlapped)
+ *   socket.c    what any socket answers: peer address, buffer sizes, adoption,
+ *               the never-waiting attempts
+ *   timer.c     a repeating timer tasks await (a wait list of sync.c)
  *   sync.c      wait lists; events, semaphores, channels, wait groups
  *   error.c     the one translation of Win32 codes
  *   tls.c       the TLS session kind: Schannel over a stream (tls_verify.c: its

@@ -10,7 +10,7 @@
 #   2. Starts both servers once under Wine (cmake/wine-run.sh, prefix build/bench-wineprefix),
 #      8 receive slots / tasks each, and reads each one's "listening on H:P" line.
 #   3. Drives them with the native load generator, alternating A B A B (R rounds, default
-#      3; T seconds a run, default 5) at each point NxS: N senders in closed loop, S-byte
+#      5; T seconds a run, default 3) at each point NxS: N senders in closed loop, S-byte
 #      datagrams (default "1x64 1x1400 64x64 64x1400"). Every echo is checked byte for
 #      byte; a datagram not echoed within 1 s is given up: late if its echo comes after, else lost.
 #      Around each run it reads the CPU time (utime+stime, /proc/<pid>/stat) of the server
@@ -28,8 +28,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
-seconds=5
-rounds=3
+seconds=3
+rounds=5
 points="1x64 1x1400 64x64 64x1400"
 do_build=1
 receivers=8

@@ -317,6 +317,25 @@ START_TEST(resolve_misuse_is_refused_at_once)
 }
 END_TEST
 
+/* sock_addr_parse: numeric IPv4 and IPv6 addresses with their port, at
+ * once; a name, an empty string or NULL is CO_EINVAL with *out zeroed. */
+START_TEST(resolve_addr_parse_takes_numeric_addresses_only)
+{
+  sock_addr_t a;
+  char text[64];
+  ck_assert_int_eq(sock_addr_parse("127.0.0.1", 8080, &a), CO_OK);
+  ck_assert_str_eq(sock_addr_format(&a, text, sizeof text), "127.0.0.1:8080");
+  ck_assert_int_eq(sock_addr_parse("::1", 53, &a), CO_OK);
+  ck_assert_str_eq(sock_addr_format(&a, text, sizeof text), "[::1]:53");
+  ck_assert_int_eq(sock_addr_parse("localhost", 1, &a), CO_EINVAL);
+  ck_assert_int_eq(a.si_family, 0);
+  ck_assert_int_eq(sock_addr_parse("", 1, &a), CO_EINVAL);
+  ck_assert_int_eq(sock_addr_parse("1.2.3.256", 1, &a), CO_EINVAL);
+  ck_assert_int_eq(sock_addr_parse(NULL, 1, &a), CO_EINVAL);
+  ck_assert_int_eq(sock_addr_parse("1.2.3.4", 1, NULL), CO_EINVAL);
+}
+END_TEST
+
 /* Resolve, then connect to the address: sock_connect_addr_start with the
  * address sock_resolve_start gave connects to a listener. */
 typedef struct addr_dialer {
@@ -408,6 +427,10 @@ Suite *cosock_test_suite(void)
 
   tc = tcase_create("resolve_misuse_is_refused_at_once");
   tcase_add_test(tc, resolve_misuse_is_refused_at_once);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("resolve_addr_parse_takes_numeric_addresses_only");
+  tcase_add_test(tc, resolve_addr_parse_takes_numeric_addresses_only);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("resolve_then_connect_to_the_address");

@@ -390,7 +390,8 @@ START_TEST(try_send_and_recv_on_udp_never_wait)
 END_TEST
 
 /* TCP: the receive attempt is CO_EAGAIN until data arrives, then takes it;
- * the send attempt reaches the peer; after the peer closes, CO_EOF. A
+ * the send attempt reaches the peer; an await after the attempts still
+ * pends and completes; after the peer closes, CO_EOF. A
  * listener refuses attempts (CO_EINVAL), and so does an address on TCP. */
 START_TEST(try_send_and_recv_on_tcp_never_wait)
 {
@@ -415,6 +416,13 @@ START_TEST(try_send_and_recv_on_tcp_never_wait)
   ck_assert_int_eq(sock_local_addr(s, &a), CO_OK);
   ck_assert_int_eq(sock_try_send(s, "x", 1, &a, &n), CO_EINVAL);
   ck_assert_int_eq(sock_try_recv(s, buf, sizeof buf, &a, &n), CO_EINVAL);
+  /* The socket is non-blocking now: an overlapped receive still pends. */
+  adopter_run(rt, s, 0, 0);
+  test_wait_counters(rt, 1, 1, 1, 5000);
+  test_raw_send(raw, "await", 5);
+  test_wait(&adopter.tt, TEST_WAIT_MS);
+  ck_assert_int_eq(adopter.error, CO_OK);
+  ck_assert_uint_eq(adopter.bytes, 5);
   closesocket(raw);
   for (i = 0; i < 200 && (rc = sock_try_recv(s, buf, sizeof buf, NULL, &n)) == CO_EAGAIN; i++)
     Sleep(5);
@@ -423,6 +431,7 @@ START_TEST(try_send_and_recv_on_tcp_never_wait)
   sock_close(s);
   test_wait_counters(rt, 0, 0, 0, 5000);
   test_runtime_stop(rt);
+  test_task_free_event(&adopter.tt);
 }
 END_TEST
 

@@ -1,5 +1,6 @@
 /*
- * sock/sock.h - TCP over the Win32 thread-pool IO API, driven by co/ tasks.
+ * sock/sock.h - TCP, UDP, name resolution, named pipes, files and a TLS
+ * client over the Win32 thread-pool IO API, driven by co/ tasks.
  *
  * A runtime owns Winsock and a thread-pool environment. A socket wraps a
  * SOCKET and its PTP_IO (the library's handle object, which serves any

@@ -373,8 +373,7 @@ int sock__op_cancel(sock_op_t *op, int reason)
   if (abandoned != NULL) {  /* the request frees itself; the task resumes now */
     sock__resolve_cancel_call(lookup);
     op->error = (short)reason;
-    sock__pending_add(abandoned);  /* the wake's count */
-    sock__wake_later(abandoned, op);
+    sock__wake_later(abandoned, op);  /* its count was taken under the lock */
   }
   return found;
 }

@@ -184,6 +184,10 @@ static void sock__resolve_done(sock__lookup_t *lk, unsigned long error)
 sock_runtime_t *sock__resolve_abandon(sock_op_t *op, HANDLE *cancel)
 {
   sock__resolve_t *job = op->target.resolve;
+  /* The wake's count, taken while the request's is surely held (its routine
+   * claims the record under this lock): shutdown cannot free the runtime
+   * between our release of the lock and the wake. */
+  sock__pending_add(job->rt);
   job->abandoned = 1;
   op->flags &= (unsigned char)~SOCK__OP_WORK;
   op->target.resolve = NULL;

@@ -283,12 +283,13 @@ int sock_local_addr(sock_t *s, sock_addr_t *out);
 
 /* The peer's address of a connected socket (TCP, or UDP after
  * sock_udp_connect). CO_OK, CO_ENOTCONN (none), CO_ECLOSED (closed),
- * CO_EINVAL (NULL). *out is zeroed on failure. */
+ * CO_EINVAL (NULL, or a pipe, file or TLS session: not a socket). *out is
+ * zeroed on failure. */
 int sock_peer_addr(sock_t *s, sock_addr_t *out);
 
 /* The system's SOCKET inside s (libuv's uv_fileno), for an option the
- * library has no function for; INVALID_SOCKET for NULL or after
- * sock_close. It stays the library's: do not close it, and do not start
+ * library has no function for; INVALID_SOCKET for NULL, a pipe, a file or
+ * a TLS session (its connection has the socket), or after sock_close. It stays the library's: do not close it, and do not start
  * overlapped calls on it (their completions would come to the library). */
 SOCKET sock_os_socket(sock_t *s);
 
@@ -305,7 +306,7 @@ int sock_adopt(sock_runtime_t *rt, SOCKET h, sock_t **out);
 /* The socket's receive and send buffer sizes (SO_RCVBUF, SO_SNDBUF), as
  * libuv's uv_recv_buffer_size: *bytes > 0 sets the size first; then *bytes
  * receives the size in force (the system may round it; Linux under Wine
- * doubles it). CO_OK, CO_EINVAL (NULL, a negative size), or the system's
+ * doubles it). CO_OK, CO_EINVAL (NULL, a negative size, not a socket), or the system's
  * refusal translated. */
 int sock_recv_buffer_size(sock_t *s, int *bytes);
 int sock_send_buffer_size(sock_t *s, int *bytes);
@@ -325,7 +326,8 @@ int sock_send_buffer_size(sock_t *s, int *bytes);
  * closed its side, *received 0); CO_EMSGSIZE (UDP receive: a datagram
  * longer than len, its first len bytes kept, *received len; send: too long
  * for UDP); CO_ECANCELED (a socket closed or cancelled), CO_ESHUTDOWN,
- * CO_EINVAL (a listener, NULL, len 0 for a receive), or the system's
+ * CO_EINVAL (a listener, a pipe, file or TLS session, NULL, len 0 for a
+ * receive), or the system's
  * errors translated (CO_ECONNRESET, CO_ENOTCONN ...). */
 int sock_try_send(sock_t *s, const char *buf, size_t len, const sock_addr_t *to, size_t *sent);
 int sock_try_recv(sock_t *s, char *buf, size_t len, sock_addr_t *from, size_t *received);
@@ -1023,8 +1025,8 @@ enum {
  * only: the strings may be freed once it returns. */
 typedef struct sock_tls_config {
   const char *host;         /* the server's name (UTF-8): sent as SNI and required
-                               in its certificate. NULL only with a pin or
-                               insecure_skip_verify */
+                               in its certificate. NULL (or "", the same) only
+                               with a pin or insecure_skip_verify: else CO_EINVAL */
   const char *ca_file;      /* a PEM file of CA certificates to trust instead of
                                the system's store (read at the start), or NULL */
   const char *pin_sha256;   /* accept exactly the certificate whose SHA-256 is

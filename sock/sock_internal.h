@@ -516,7 +516,8 @@ size_t sock__addrs_from_list(const ADDRINFOEXW *list, unsigned short port, sock_
 int sock__addr_len(const sock_addr_t *a);
 /* Under op's hub lock, op a lookup's await (SOCK__RESOLVE, marked
  * SOCK__OP_WORK): abandons the request (it frees itself when its routine
- * runs) and unmarks op. Returns the runtime to wake the task on; *cancel:
+ * runs), unmarks op and counts the wake to come as pending. Returns the
+ * runtime to wake the task on (sock__wake_later, after the lock); *cancel:
  * the handle for sock__resolve_cancel_call, made after the lock is released. */
 sock_runtime_t *sock__resolve_abandon(sock_op_t *op, HANDLE *cancel);
 void sock__resolve_cancel_call(HANDLE cancel);

@@ -21,7 +21,7 @@ static int sock__last_error(void)
 int sock_peer_addr(sock_t *s, sock_addr_t *out)
 {
   int len = (int)sizeof *out;
-  if (s == NULL || out == NULL)
+  if (s == NULL || !sock__is_socket(s) || out == NULL)
     return CO_EINVAL;
   memset(out, 0, sizeof *out);
   if (sock__socket(s) == INVALID_SOCKET)
@@ -32,7 +32,7 @@ int sock_peer_addr(sock_t *s, sock_addr_t *out)
 
 SOCKET sock_os_socket(sock_t *s)
 {
-  return s != NULL ? sock__socket(s) : INVALID_SOCKET;
+  return s != NULL && sock__is_socket(s) ? sock__socket(s) : INVALID_SOCKET;
 }
 
 /* One of the buffer sizes: set it when *bytes > 0, then read back what is
@@ -40,7 +40,7 @@ SOCKET sock_os_socket(sock_t *s)
 static int sock__buffer_size(sock_t *s, int name, int *bytes)
 {
   int value, len = (int)sizeof value;
-  if (s == NULL || bytes == NULL || *bytes < 0)
+  if (s == NULL || !sock__is_socket(s) || bytes == NULL || *bytes < 0)
     return CO_EINVAL;
   if (*bytes > 0 && setsockopt(sock__socket(s), SOL_SOCKET, name, (const char *)bytes,
                                sizeof *bytes) != 0)
@@ -128,7 +128,7 @@ static int sock__try_args(sock_t *s, const char *buf, size_t len, size_t *moved)
   if (moved != NULL)
     *moved = 0;
   if (s == NULL || moved == NULL || (buf == NULL && len > 0) || len > INT_MAX ||
-      sock__kind_id(s) == SOCK__KIND_LISTENER)
+      !sock__is_socket(s) || sock__kind_id(s) == SOCK__KIND_LISTENER)
     return CO_EINVAL;
   if (sock__admit(s) != CO_OK)
     return sock__admit(s);

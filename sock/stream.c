@@ -148,9 +148,11 @@ static unsigned long sock__pipe_outcome(sock_op_t *op, unsigned long error,
 /* Records one call's outcome in op; returns 1 when the operation is
  * finished (op.error final), 0 when another call is needed. A failed call's
  * error is recorded already (by the hub). */
-static int sock__advance(sock_op_t *op, unsigned long error, unsigned long bytes)
+static int sock__advance(const sock_t *s, sock_op_t *op, unsigned long error,
+                         unsigned long bytes)
 {
-  error = sock__pipe_outcome(op, error, &bytes);
+  if (sock__kind_id(s) == SOCK__KIND_PIPE)  /* TCP's outcomes need no reading */
+    error = sock__pipe_outcome(op, error, &bytes);
   if (error != 0) {
     /* What a failed call moved still counts: a cancelled send-all says how
      * much the peer may have received. */
@@ -209,7 +211,7 @@ static int sock__drive(sock_t *s, sock_op_t *op)
     }
     if (rc != CO_OK)
       return rc;  /* CO_PENDING, or refused (op.error set) */
-  } while (!sock__advance(op, error, bytes));
+  } while (!sock__advance(s, op, error, bytes));
   return op->error;
 }
 
@@ -221,7 +223,7 @@ void sock__stream_on_io(sock_t *s, sock_op_t *op, unsigned long error, unsigned 
     sock__tls_on_io(s, op, error, bytes);
     return;
   }
-  if (!sock__advance(op, error, bytes) && sock__drive(s, op) == CO_PENDING)
+  if (!sock__advance(s, op, error, bytes) && sock__drive(s, op) == CO_PENDING)
     return;
   co_wake(op->task);  /* last: the task may free op and close s */
 }

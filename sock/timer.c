@@ -53,10 +53,12 @@ int sock_timer_start(sock_timer_t *tm, sock_runtime_t *rt, unsigned first_ms,
   if (sock__shutting_down(rt))
     return CO_ESHUTDOWN;
   sock__waitlist_init(&tm->w);
-  tm->rt = rt;
   tm->timer = sock__sys.CreateThreadpoolTimer(sock__timer_tick, tm, &rt->env);
-  if (tm->timer == NULL)
+  if (tm->timer == NULL) {
+    tm->stopped = 1;  /* waits on it fail at once, as on a stopped timer */
     return sock_error_from_win32(GetLastError());
+  }
+  tm->rt = rt;
   InterlockedIncrement(&rt->n_handles);  /* counted with the sockets until stopped */
   sock__timer_arm(tm->timer, first_ms, period_ms);
   return CO_OK;

@@ -512,8 +512,9 @@ static int sock__tls_setup(sock__tls_t *T, const sock_tls_config_t *config, sock
 {
   SECURITY_STATUS st;
   int rc;
-  if (config->host == NULL && config->pin_sha256 == NULL && !config->insecure_skip_verify)
-    return CO_EINVAL;  /* nothing to check the certificate against */
+  if ((config->host == NULL || config->host[0] == '\0') && config->pin_sha256 == NULL &&
+      !config->insecure_skip_verify)
+    return CO_EINVAL;  /* nothing to check the certificate against ("" is no name) */
   if (config->host != NULL && config->host[0] != '\0' &&
       (rc = sock__tls_wide(config->host, &T->host)) != CO_OK)
     return rc;

@@ -825,6 +825,16 @@ START_TEST(pipe_name_taken_and_bad_names)
   /* Neither the pipe's socket calls nor the stream calls on a file. */
   ck_assert_int_eq(sock_shutdown_send(server), CO_EINVAL);
   ck_assert_int_eq(sock_set_nodelay(server, 1), CO_EINVAL);
+  {
+    sock_addr_t peer;
+    int size = 0;
+    size_t moved = 1;
+    ck_assert_int_eq(sock_peer_addr(server, &peer), CO_EINVAL);
+    ck_assert(sock_os_socket(server) == INVALID_SOCKET);
+    ck_assert_int_eq(sock_recv_buffer_size(server, &size), CO_EINVAL);
+    ck_assert_int_eq(sock_try_send(server, "x", 1, NULL, &moved), CO_EINVAL);
+    ck_assert_uint_eq(moved, 0);
+  }
   sock_close(server);
   test_wait_counters(rt, 0, 0, 0, 5000);
   test_runtime_stop(rt);

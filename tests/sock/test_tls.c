@@ -404,6 +404,8 @@ START_TEST(tls_bad_arguments_are_refused)
   cl.cfg.ca_file = NULL;
   cl.cfg.host = NULL;  /* nothing to check against */
   expect_refused(env_port("COSOCK_TLS_PORT_GOOD"), CO_EINVAL);
+  cl.cfg.host = "";    /* no name either: the system's check would accept any name */
+  expect_refused(env_port("COSOCK_TLS_PORT_GOOD"), CO_EINVAL);
   cl.cfg.host = "localhost";
   cl.cfg.alpn = ",";
   expect_refused(env_port("COSOCK_TLS_PORT_GOOD"), CO_EINVAL);

@@ -103,7 +103,7 @@ static int sock__post(sock_t *ls, sock__slot_t *slot, int how)
   int rc = sock__admit(ls);
   if (rc != CO_OK)
     return rc;
-  slot->accepted = sock__tcp_socket(sock__family(ls), &rc);
+  slot->accepted = sock__new_socket(sock__family(ls), SOCK_STREAM, &rc);
   if (slot->accepted == INVALID_SOCKET)
     return rc;
   sock__op_begin(&slot->op, SOCK__ACCEPT_SLOT, NULL);

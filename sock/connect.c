@@ -56,7 +56,7 @@ static int sock__connect_socket(sock__connect_t *job, const sock_addr_t *ai,
 {
   sock_addr_t any;
   int error = CO_OK;
-  SOCKET h = sock__tcp_socket(ai->si_family, &error);
+  SOCKET h = sock__new_socket(ai->si_family, SOCK_STREAM, &error);
   *win32 = 0;
   if (h == INVALID_SOCKET) {
     *win32 = (unsigned long)WSAGetLastError();

@@ -125,7 +125,7 @@ static int sock__load_extensions(sock_runtime_t *rt)
   LPFN_ACCEPTEX accept_ex = NULL;
   LPFN_CONNECTEX connect_ex = NULL;
   int error = CO_OK, v6_error = CO_OK;
-  SOCKET probe = sock__tcp_socket(AF_INET, &error);
+  SOCKET probe = sock__new_socket(AF_INET, SOCK_STREAM, &error);
   if (probe == INVALID_SOCKET)
     return error;
   rt->skip_ok[0] = (unsigned char)sock__provider_is_ifs(probe);
@@ -139,7 +139,7 @@ static int sock__load_extensions(sock_runtime_t *rt)
     sock__connect_ex = connect_ex;
   }
   closesocket(probe);
-  probe = sock__tcp_socket(AF_INET6, &v6_error);  /* may be missing: then v4 only */
+  probe = sock__new_socket(AF_INET6, SOCK_STREAM, &v6_error);  /* may be missing: then v4 only */
   if (probe != INVALID_SOCKET) {
     rt->skip_ok[1] = (unsigned char)sock__provider_is_ifs(probe);
     closesocket(probe);

@@ -407,9 +407,17 @@ int  sock__op_cancel(sock_op_t *op, int reason);
 int  sock__op_cancelled(sock_op_t *op);
 
 /* ---- tcp.c --------------------------------------------------------------------------- */
-/* A new overlapped, non-inheritable TCP socket of `family`, or INVALID_SOCKET
- * with *error set. */
-SOCKET sock__tcp_socket(int family, int *error);
+/* A new overlapped, non-inheritable socket of `family` and `type`
+ * (SOCK_STREAM: TCP, SOCK_DGRAM: UDP), or INVALID_SOCKET with *error set. */
+SOCKET sock__new_socket(int family, int type, int *error);
+/* The local address to bind: host NULL or "" is every address of
+ * `any_family`; a numeric address; or a name looked up at once (a local
+ * name: the hosts file answers) for sockets of `type`. */
+int  sock__local_addr(const char *host, unsigned short port, int type, int any_family,
+                      sock_addr_t *addr);
+/* Before bind: SO_REUSEADDR if `reuse`, else SO_EXCLUSIVEADDRUSE (nobody
+ * takes the port over); IPV6_V6ONLY as `v6only` on an IPv6 socket. */
+void sock__bind_options(SOCKET h, const sock_addr_t *addr, int reuse, int v6only);
 /* Whether the socket's provider is an IFS one (skip-completion-port safe). */
 int  sock__provider_is_ifs(SOCKET h);
 /* Wraps a TCP socket as a handle of `kind` (TCP or listener). */

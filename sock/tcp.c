@@ -30,13 +30,14 @@ const sock__kind_t sock__tcp_kind = {
 
 /* ---- making and wrapping sockets ------------------------------------------------------ */
 
-SOCKET sock__tcp_socket(int family, int *error)
+SOCKET sock__new_socket(int family, int type, int *error)
 {
-  SOCKET h = sock__sys.WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+  int protocol = type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
+  SOCKET h = sock__sys.WSASocketW(family, type, protocol, NULL, 0,
                                   WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
   if (h == INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
     /* Windows 7 before SP1 lacks WSA_FLAG_NO_HANDLE_INHERIT. */
-    h = sock__sys.WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    h = sock__sys.WSASocketW(family, type, protocol, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (h != INVALID_SOCKET)
       SetHandleInformation((HANDLE)h, HANDLE_FLAG_INHERIT, 0);
   }
@@ -75,22 +76,24 @@ int sock__tcp_wrap(sock_runtime_t *rt, SOCKET h, int family, unsigned kind, sock
 
 /* ---- listening ---------------------------------------------------------------------- */
 
-/* Resolves a local address to bind: NULL/"" means every address, dual-stack. */
-static int sock__resolve_local(const char *host, unsigned short port, sock_addr_t *addr)
+int sock__local_addr(const char *host, unsigned short port, int type, int any_family,
+                     sock_addr_t *addr)
 {
   struct addrinfo hints, *list = NULL;
   char service[8];
   int rc;
   memset(addr, 0, sizeof *addr);
   if (host == NULL || host[0] == '\0') {
-    addr->Ipv6.sin6_family = AF_INET6;
-    addr->Ipv6.sin6_port = htons(port);
+    addr->si_family = (ADDRESS_FAMILY)any_family;
+    addr->Ipv4.sin_port = htons(port);  /* the same place in both families */
     return CO_OK;
   }
+  if (sock__addr_numeric(host, port, AF_UNSPEC, addr))
+    return CO_OK;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_socktype = type;
+  hints.ai_protocol = type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
   hints.ai_flags = AI_PASSIVE;
   snprintf(service, sizeof service, "%u", (unsigned)port);
   rc = sock__sys.getaddrinfo(host, service, &hints, &list);
@@ -101,17 +104,23 @@ static int sock__resolve_local(const char *host, unsigned short port, sock_addr_
   return CO_OK;
 }
 
-static int sock__bind_listen(SOCKET h, const sock_addr_t *addr, int backlog, unsigned flags)
+void sock__bind_options(SOCKET h, const sock_addr_t *addr, int reuse, int v6only)
 {
-  BOOL on = TRUE, v6only = (flags & SOCK_LISTEN_V6ONLY) ? TRUE : FALSE;
-  int len = addr->si_family == AF_INET6 ? (int)sizeof addr->Ipv6 : (int)sizeof addr->Ipv4;
-  if (flags & SOCK_LISTEN_REUSEADDR)  /* asked for: others may bind the port too */
+  BOOL on = TRUE, only = v6only ? TRUE : FALSE;
+  if (reuse)  /* asked for: others may bind the port too */
     setsockopt(h, SOL_SOCKET, SO_REUSEADDR, (const char *)&on, sizeof on);
   else  /* another process cannot steal the port (SO_REUSEADDR would let it) */
     setsockopt(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
-  if (addr->si_family == AF_INET6)  /* dual-stack (IPv4 clients too) unless V6ONLY */
-    setsockopt(h, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only, sizeof v6only);
-  if (sock__sys.bind(h, (const struct sockaddr *)addr, len) != 0 ||
+  if (addr->si_family == AF_INET6)
+    setsockopt(h, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&only, sizeof only);
+}
+
+static int sock__bind_listen(SOCKET h, const sock_addr_t *addr, int backlog, unsigned flags)
+{
+  /* dual-stack (IPv4 clients too) unless V6ONLY */
+  sock__bind_options(h, addr, (flags & SOCK_LISTEN_REUSEADDR) != 0,
+                     (flags & SOCK_LISTEN_V6ONLY) != 0);
+  if (sock__sys.bind(h, (const struct sockaddr *)addr, sock__addr_len(addr)) != 0 ||
       sock__sys.listen(h, backlog > 0 ? backlog : SOMAXCONN) != 0)
     return sock_error_from_win32((unsigned long)WSAGetLastError());
   return CO_OK;
@@ -136,10 +145,10 @@ int sock_listen_ex(sock_runtime_t *rt, const char *host, unsigned short port, in
     return CO_EINVAL;
   if (sock__shutting_down(rt))
     return CO_ESHUTDOWN;
-  error = sock__resolve_local(host, port, &addr);
+  error = sock__local_addr(host, port, SOCK_STREAM, AF_INET6, &addr);  /* "": every address, dual-stack */
   if (error != CO_OK)
     return error;
-  h = sock__tcp_socket(addr.si_family, &error);
+  h = sock__new_socket(addr.si_family, SOCK_STREAM, &error);
   if (h == INVALID_SOCKET)
     return error;
   error = sock__bind_listen(h, &addr, backlog, flags);

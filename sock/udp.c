@@ -55,64 +55,13 @@ const sock__kind_t sock__udp_kind = {
 
 /* ---- opening ------------------------------------------------------------------------- */
 
-/* The address to bind: host NULL or "" is every address (IPv6 "::" when
- * dual-stack is asked, else IPv4's); a numeric address; or a name resolved
- * at once (a local name: the hosts file answers). */
-static int sock__udp_local(const char *host, unsigned short port, unsigned flags,
-                           sock_addr_t *addr)
-{
-  struct addrinfo hints, *list = NULL;
-  char service[8];
-  int rc;
-  memset(addr, 0, sizeof *addr);
-  if (host == NULL || host[0] == '\0') {
-    addr->si_family = (flags & SOCK_UDP_DUALSTACK) ? AF_INET6 : AF_INET;
-    addr->Ipv4.sin_port = htons(port);  /* the same place in both */
-    return CO_OK;
-  }
-  if (sock__addr_numeric(host, port, AF_UNSPEC, addr))
-    return CO_OK;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_protocol = IPPROTO_UDP;
-  hints.ai_flags = AI_PASSIVE;
-  snprintf(service, sizeof service, "%u", (unsigned)port);
-  rc = sock__sys.getaddrinfo(host, service, &hints, &list);
-  if (rc != 0)
-    return sock_error_from_win32((unsigned long)rc);
-  memcpy(addr, list->ai_addr, list->ai_addrlen < sizeof *addr ? list->ai_addrlen : sizeof *addr);
-  freeaddrinfo(list);
-  return CO_OK;
-}
-
-static SOCKET sock__udp_socket(int family, int *error)
-{
-  SOCKET h = sock__sys.WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0,
-                                  WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-  if (h == INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
-    /* Windows 7 before SP1 lacks WSA_FLAG_NO_HANDLE_INHERIT. */
-    h = sock__sys.WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_OVERLAPPED);
-    if (h != INVALID_SOCKET)
-      SetHandleInformation((HANDLE)h, HANDLE_FLAG_INHERIT, 0);
-  }
-  if (h == INVALID_SOCKET)
-    *error = sock_error_from_win32((unsigned long)WSAGetLastError());
-  return h;
-}
-
 /* The options of `flags`, then bind. */
 static int sock__udp_bind(SOCKET h, const sock_addr_t *addr, unsigned flags)
 {
-  BOOL on = TRUE, v6only = (flags & SOCK_UDP_DUALSTACK) ? FALSE : TRUE;
   BOOL connreset = (flags & SOCK_UDP_CONNRESET) ? TRUE : FALSE;
   DWORD bytes = 0;
-  if (flags & SOCK_UDP_REUSEADDR)
-    setsockopt(h, SOL_SOCKET, SO_REUSEADDR, (const char *)&on, sizeof on);
-  else  /* another process cannot take over the port */
-    setsockopt(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on);
-  if (addr->si_family == AF_INET6)
-    setsockopt(h, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only, sizeof v6only);
+  sock__bind_options(h, addr, (flags & SOCK_UDP_REUSEADDR) != 0,
+                     (flags & SOCK_UDP_DUALSTACK) == 0);
   /* Accepted by Wine (it never reports the ICMP error); ignored if refused. */
   WSAIoctl(h, SIO_UDP_CONNRESET, &connreset, sizeof connreset, NULL, 0, &bytes, NULL, NULL);
   if (sock__sys.bind(h, (const struct sockaddr *)addr, sock__addr_len(addr)) != 0)
@@ -134,10 +83,12 @@ int sock_udp_open(sock_runtime_t *rt, const char *host, unsigned short port, uns
     return CO_EINVAL;
   if (sock__shutting_down(rt))
     return CO_ESHUTDOWN;
-  error = sock__udp_local(host, port, flags, &addr);
+  /* host "": every address, IPv6 "::" when dual-stack is asked, else IPv4's */
+  error = sock__local_addr(host, port, SOCK_DGRAM,
+                           (flags & SOCK_UDP_DUALSTACK) ? AF_INET6 : AF_INET, &addr);
   if (error != CO_OK)
     return error;
-  h = sock__udp_socket(addr.si_family, &error);
+  h = sock__new_socket(addr.si_family, SOCK_DGRAM, &error);
   if (h == INVALID_SOCKET)
     return error;
   error = sock__udp_bind(h, &addr, flags);

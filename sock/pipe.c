@@ -88,26 +88,6 @@ static sock__pipe_name_t *sock__pipe_name_of(sock_t *s)
 
 /* ---- names --------------------------------------------------------------------------- */
 
-WCHAR *sock__widen(const WCHAR *prefix, const char *utf8, int *error)
-{
-  size_t plen = prefix != NULL ? wcslen(prefix) : 0;
-  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8, -1, NULL, 0);
-  WCHAR *w;
-  if (n <= 1) {  /* invalid UTF-8, or "" */
-    *error = CO_EINVAL;
-    return NULL;
-  }
-  w = sock__sys.calloc(plen + (size_t)n, sizeof(WCHAR));
-  if (w == NULL) {
-    *error = CO_ENOMEM;
-    return NULL;
-  }
-  if (plen > 0)
-    memcpy(w, prefix, plen * sizeof(WCHAR));
-  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8, -1, w + plen, n);
-  return w;
-}
-
 /* "name" or "\\.\pipe\name" as the full path, or NULL (*error). */
 static WCHAR *sock__pipe_path(const char *name, int *error)
 {

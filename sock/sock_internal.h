@@ -338,6 +338,10 @@ void sock__cancel_handle(sock_t *s);
 void sock__cancel_handles(sock_runtime_t *rt);
 /* Shutdown, with nothing pending: frees the handles their owners never closed. */
 void sock__free_handles(sock_runtime_t *rt);
+/* A UTF-8 name (a pipe's, a file's, a host's) as a new wide string from
+ * sock__sys.calloc (free it), with `prefix` (wide, or NULL) before it; NULL
+ * on invalid UTF-8 or "" (*error CO_EINVAL) or no memory (CO_ENOMEM). */
+WCHAR *sock__widen(const WCHAR *prefix, const char *utf8, int *error);
 
 /* ---- hub.c: the await protocol --------------------------------------------------------- */
 
@@ -546,10 +550,6 @@ static __inline int sock__op_is_file(const sock_op_t *op)
 {
   return op->kind == SOCK__FILE_READ || op->kind == SOCK__FILE_WRITE;
 }
-/* A UTF-8 name as a new wide string from sock__sys.calloc (free it), with
- * `prefix` (wide, or NULL) before it; NULL on a bad name (*error CO_EINVAL)
- * or no memory (CO_ENOMEM). */
-WCHAR *sock__widen(const WCHAR *prefix, const char *utf8, int *error);
 /* ---- tls.c / tls_verify.c: TLS sessions ------------------------------------------------ */
 
 /* A stream op on a TLS session (stream.c's loop calls this instead of the

@@ -417,18 +417,6 @@ static int sock__tls_hs_end(sock__tls_t *T, sock_op_t *op, int rc)
 
 /* ---- setting up -------------------------------------------------------------------------- */
 
-static int sock__tls_wide(const char *s, WCHAR **out)
-{
-  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-  if (n <= 0)
-    return CO_EINVAL;
-  *out = sock__sys.calloc((size_t)n, sizeof(WCHAR));
-  if (*out == NULL)
-    return CO_ENOMEM;
-  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, *out, n);
-  return CO_OK;
-}
-
 /* "h2,http/1.1" as SEC_APPLICATION_PROTOCOLS: the size of the lists, the
  * kind (ALPN), the size of the list, then each name after its length. */
 static int sock__tls_alpn(sock__tls_t *T, const char *list)
@@ -516,7 +504,7 @@ static int sock__tls_setup(sock__tls_t *T, const sock_tls_config_t *config, sock
       !config->insecure_skip_verify)
     return CO_EINVAL;  /* nothing to check the certificate against ("" is no name) */
   if (config->host != NULL && config->host[0] != '\0' &&
-      (rc = sock__tls_wide(config->host, &T->host)) != CO_OK)
+      (T->host = sock__widen(NULL, config->host, &rc)) == NULL)
     return rc;
   if (config->alpn != NULL && (rc = sock__tls_alpn(T, config->alpn)) != CO_OK)
     return rc;

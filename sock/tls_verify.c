@@ -58,17 +58,19 @@ static int sock__parse_pin(const char *s, unsigned char pin[32])
 /* The whole file, NUL-terminated, in *text (the caller frees it). */
 static int sock__read_file(const char *path, char **text, unsigned long *win32)
 {
-  WCHAR wide[MAX_PATH];
+  WCHAR *wide;
   HANDLE f;
   LARGE_INTEGER size;
   DWORD got = 0;
+  int rc;
   *text = NULL;
-  if (MultiByteToWideChar(CP_UTF8, 0, path, -1, wide, MAX_PATH) <= 0) {
-    *win32 = GetLastError();
-    return CO_EINVAL;
+  if ((wide = sock__widen(NULL, path, &rc)) == NULL) {  /* invalid UTF-8: CO_EINVAL */
+    *win32 = rc == CO_EINVAL ? ERROR_INVALID_NAME : 0;
+    return rc;
   }
   f = CreateFileW(wide, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
                   FILE_ATTRIBUTE_NORMAL, NULL);
+  free(wide);
   if (f == INVALID_HANDLE_VALUE) {
     *win32 = GetLastError();
     return CO_EINVAL;

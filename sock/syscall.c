@@ -104,6 +104,9 @@ typedef struct sock__fault {
 static sock__fault_t sock__faults[SOCK_SYS_COUNT];
 static volatile LONG sock__random_p;     /* probability in millionths; 0 = off */
 static volatile LONG sock__random_calls; /* the mask of entries it covers */
+/* sock_fault_random's mask is an unsigned long, 32 bits on Windows: one bit
+ * per entry. A new entry past the 32nd needs a wider mask. */
+_Static_assert(SOCK_SYS_COUNT <= 32, "sock_fault_random's mask has a bit per seam entry");
 static volatile LONG sock__random_seq;
 static unsigned long sock__random_seed;
 
@@ -143,7 +146,7 @@ static int sock__fault_hit(sock_syscall_t call, unsigned long *error)
   sock__fault_t *f = &sock__faults[call];
   unsigned long n = (unsigned long)InterlockedIncrement(&f->calls);
   int fail = f->first != 0 && n >= f->first && (f->last == 0 || n <= f->last);
-  if (!fail && (sock__random_calls & (1L << call)) && sock__random_p > 0) {
+  if (!fail && ((unsigned long)sock__random_calls & (1ul << call)) && sock__random_p > 0) {
     unsigned long long r = sock__mix(sock__random_seed ^
                                      (unsigned long long)InterlockedIncrement(&sock__random_seq));
     fail = (long)(r % 1000000u) < sock__random_p;

@@ -42,11 +42,7 @@ static void sock__connect_finish(sock__connect_t *job, unsigned long win32_error
     FreeAddrInfoExW(job->lk.result);
   free(job);
   op->target.connect = NULL;
-  op->win32_error = win32_error;
-  op->error = (short)error;
-  sock__op_unmark(op, SOCK__OP_WORK);
-  sock__await_clear(op);
-  co_wake(op->task);
+  sock__work_end(op, win32_error, error);
 }
 
 /* A socket for one address, bound to "any" as ConnectEx requires. On a
@@ -104,11 +100,7 @@ static unsigned long sock__connect_call(sock_t *s, sock_op_t *op, void *arg,
  * task says), the runtime stopping; else CO_OK. */
 static int sock__connect_stop(sock__connect_t *job)
 {
-  if (sock__op_cancelled(job->op)) {
-    int reason = sock__await_clear(job->op);
-    return reason != CO_OK ? reason : CO_ECANCELED;
-  }
-  return sock__shutting_down(job->rt) ? CO_ESHUTDOWN : CO_OK;
+  return sock__work_stop(job->op, job->rt);
 }
 
 /* Tries the remaining addresses until one is pending, one connected at
@@ -263,18 +255,12 @@ static int sock__connect_begin(sock_op_t *op, sock_runtime_t *rt, const char *ho
     return sock__refuse(op, rc);
   }
   op->target.connect = job;
-  sock__op_mark(op, SOCK__OP_WORK);
-  sock__pending_add(rt);
-  if (!sock__sys.TrySubmitThreadpoolCallback(sock__connect_work, job, &rt->env)) {
-    unsigned long last = GetLastError();
-    sock__pending_done(rt);
-    sock__op_unmark(op, SOCK__OP_WORK);
-    sock__await_clear(op);
+  rc = sock__work_submit(op, rt, sock__connect_work, job);
+  if (rc != CO_PENDING) {  /* not submitted: the failure is in op */
     free(job);
     op->target.connect = NULL;
-    return sock__op_fail(op, last);
   }
-  return CO_PENDING;
+  return rc;
 }
 
 int sock_connect_start(sock_op_t *op, sock_runtime_t *rt, const char *host,

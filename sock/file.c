@@ -102,9 +102,7 @@ int sock_file_open(sock_runtime_t *rt, const char *path, unsigned flags, sock_t 
   free(wpath);
   if (h == INVALID_HANDLE_VALUE)
     return sock_error_from_win32(GetLastError());
-  if (SetFileCompletionNotificationModes(h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
-                                                FILE_SKIP_SET_EVENT_ON_HANDLE))
-    kind_flags |= SOCK__SKIP_PORT;
+  kind_flags |= sock__skip_port(h);
   return sock__handle_wrap(rt, h, SOCK__KIND_FILE, kind_flags, out);  /* closes h on failure */
 }
 

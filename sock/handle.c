@@ -206,6 +206,14 @@ void sock__free_handles(sock_runtime_t *rt)
   }
 }
 
+LONG sock__skip_port(HANDLE h)
+{
+  return SetFileCompletionNotificationModes(h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                                                   FILE_SKIP_SET_EVENT_ON_HANDLE)
+             ? SOCK__SKIP_PORT
+             : 0;
+}
+
 /* ---- names ---------------------------------------------------------------------------- */
 
 WCHAR *sock__widen(const WCHAR *prefix, const char *utf8, int *error)

@@ -108,6 +108,40 @@ int sock__op_cancelled(sock_op_t *op)
   return cancelled;
 }
 
+/* ---- awaits served by a work item (connect, a pipe client's open) ----------------- */
+
+int sock__work_submit(sock_op_t *op, sock_runtime_t *rt, PTP_SIMPLE_CALLBACK work, void *job)
+{
+  unsigned long last;
+  sock__op_mark(op, SOCK__OP_WORK);
+  sock__pending_add(rt);
+  if (sock__sys.TrySubmitThreadpoolCallback(work, job, &rt->env))
+    return CO_PENDING;
+  last = GetLastError();
+  sock__pending_done(rt);
+  sock__op_unmark(op, SOCK__OP_WORK);
+  sock__await_clear(op);
+  return sock__op_fail(op, last);
+}
+
+int sock__work_stop(sock_op_t *op, const sock_runtime_t *rt)
+{
+  if (sock__op_cancelled(op)) {
+    int reason = sock__await_clear(op);
+    return reason != CO_OK ? reason : CO_ECANCELED;
+  }
+  return sock__shutting_down(rt) ? CO_ESHUTDOWN : CO_OK;
+}
+
+void sock__work_end(sock_op_t *op, unsigned long win32_error, int error)
+{
+  op->win32_error = win32_error;
+  op->error = (short)error;
+  sock__op_unmark(op, SOCK__OP_WORK);
+  sock__await_clear(op);
+  co_wake(op->task);
+}
+
 /* A failed call's result: the task's reason if it was aborted for the
  * task's sake (cancel, deadline), "cancelled" for any error on a handle we
  * closed (Wine reports ERROR_HANDLES_CLOSED there, Windows the abort), else

@@ -225,10 +225,8 @@ static int sock__pipe_instance(sock_runtime_t *rt, sock__pipe_name_t *n, int fir
       return CO_EADDRINUSE;  /* the name is someone's already */
     return sock_error_from_win32(error);
   }
-  if (!(n->flags & SOCK_PIPE_MESSAGE) &&
-      SetFileCompletionNotificationModes(h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
-                                                FILE_SKIP_SET_EVENT_ON_HANDLE))
-    flags |= SOCK__SKIP_PORT;
+  if (!(n->flags & SOCK_PIPE_MESSAGE))
+    flags |= sock__skip_port(h);
   rc = sock__handle_wrap(rt, h, SOCK__KIND_PIPE, flags, out);  /* closes h on failure */
   if (rc != CO_OK)
     return rc;
@@ -370,11 +368,7 @@ static void sock__pipe_open_finish(sock__pipe_open_t *job, unsigned long win32_e
   sock_op_t *op = job->op;
   free(job->path);
   free(job);
-  op->win32_error = win32_error;
-  op->error = (short)error;
-  sock__op_unmark(op, SOCK__OP_WORK);
-  sock__await_clear(op);
-  co_wake(op->task);
+  sock__work_end(op, win32_error, error);
 }
 
 /* The opened client end as a pipe end. */
@@ -388,9 +382,8 @@ static int sock__pipe_client(sock__pipe_open_t *job, HANDLE h)
       CloseHandle(h);
       return error;
     }
-  } else if (SetFileCompletionNotificationModes(h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
-                                                       FILE_SKIP_SET_EVENT_ON_HANDLE)) {
-    flags |= SOCK__SKIP_PORT;
+  } else {
+    flags |= sock__skip_port(h);
   }
   return sock__handle_wrap(job->rt, h, SOCK__KIND_PIPE, flags, job->out);
 }
@@ -399,11 +392,7 @@ static int sock__pipe_client(sock__pipe_open_t *job, HANDLE h)
  * says: CO_ETIMEDOUT after its deadline), the runtime stopping; else CO_OK. */
 static int sock__pipe_open_stop(sock__pipe_open_t *job)
 {
-  if (sock__op_cancelled(job->op)) {
-    int reason = sock__await_clear(job->op);
-    return reason != CO_OK ? reason : CO_ECANCELED;
-  }
-  return sock__shutting_down(job->rt) ? CO_ESHUTDOWN : CO_OK;
+  return sock__work_stop(job->op, job->rt);
 }
 
 /* The work item: open, and while every instance is busy, wait for one in
@@ -472,16 +461,10 @@ int sock_pipe_open_start(sock_op_t *op, sock_runtime_t *rt, const char *name, un
     free(job);
     return sock__refuse(op, rc);
   }
-  sock__op_mark(op, SOCK__OP_WORK);
-  sock__pending_add(rt);
-  if (!sock__sys.TrySubmitThreadpoolCallback(sock__pipe_open_work, job, &rt->env)) {
-    unsigned long last = GetLastError();
-    sock__pending_done(rt);
-    sock__op_unmark(op, SOCK__OP_WORK);
-    sock__await_clear(op);
+  rc = sock__work_submit(op, rt, sock__pipe_open_work, job);
+  if (rc != CO_PENDING) {  /* not submitted: the failure is in op */
     free(job->path);
     free(job);
-    return sock__op_fail(op, last);
   }
-  return CO_PENDING;
+  return rc;
 }

@@ -410,6 +410,24 @@ int  sock__op_cancel(sock_op_t *op, int reason);
 /* Whether a cancel of op's await was asked (a work item checks it). */
 int  sock__op_cancelled(sock_op_t *op);
 
+/* An await served by a work item on a pool thread (connect's lookups and
+ * attempts, a pipe client's wait for an instance), its task registered
+ * (sock__await_register) by the caller. Submits `work(job)` with op marked
+ * SOCK__OP_WORK and counted pending: CO_PENDING, or the failure recorded
+ * in op with the marks undone (the job is still the caller's to free). */
+int  sock__work_submit(sock_op_t *op, sock_runtime_t *rt, PTP_SIMPLE_CALLBACK work, void *job);
+/* In the work item, between steps: why it must end now (the await
+ * cancelled: the task's reason, CO_ETIMEDOUT after its deadline, else
+ * CO_ECANCELED; the runtime stopping: CO_ESHUTDOWN), else CO_OK. */
+int  sock__work_stop(sock_op_t *op, const sock_runtime_t *rt);
+/* In the work item, once its job is freed: the result into op, the marks
+ * and the registration undone, the task woken (last: it may free op). */
+void sock__work_end(sock_op_t *op, unsigned long win32_error, int error);
+/* SOCK__SKIP_PORT if synchronous successes on h may skip the completion
+ * port (and h's event), as asked here; 0 if refused (completions then come
+ * as usual). Only for handles whose every success the caller handles inline. */
+LONG sock__skip_port(HANDLE h);
+
 /* ---- tcp.c --------------------------------------------------------------------------- */
 /* A new overlapped, non-inheritable socket of `family` and `type`
  * (SOCK_STREAM: TCP, SOCK_DGRAM: UDP), or INVALID_SOCKET with *error set. */

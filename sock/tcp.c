@@ -62,8 +62,7 @@ static int sock__enable_skip(sock_runtime_t *rt, SOCKET h, int family)
 {
   if (!rt->skip_ok[family == AF_INET6])
     return 0;
-  return SetFileCompletionNotificationModes(
-             (HANDLE)h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE) != 0;
+  return sock__skip_port((HANDLE)h) != 0;
 }
 
 int sock__tcp_wrap(sock_runtime_t *rt, SOCKET h, int family, unsigned kind, sock_t **out)
